@@ -1,0 +1,3 @@
+"""ratecheck: numerical verification of convergence-rate theorems for distributed optimization."""
+
+__version__ = "0.1.0"
