@@ -1,0 +1,121 @@
+"""Additive gradient-noise models: g(x) = grad f(x) + xi, xi independent of x (THEOREMS.md G2, T9).
+
+Each model implements the ``Noise`` protocol of ``ratecheck.problem``: ``sigma2`` is E||xi||^2 for one
+d-vector, exactly (``inf`` when the variance is infinite), and ``sample(shape, rng)`` draws independent
+noise vectors for every leading index of ``shape`` (last axis = d). All three models have mean zero and
+covariance (sigma2 / d) I_d, the isotropy the stationary SGD floor of G2 needs.
+
+``resolve_noise`` turns what a problem constructor accepts (None, a number sigma, a Noise, and for
+finite sums "sampling") into a Noise.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+from scipy.special import gammaln
+
+from ratecheck.problem import Noise
+from ratecheck.validate import InputError, integer, positive
+
+__all__ = ["SAMPLING", "Gaussian", "NoNoise", "StudentT", "resolve_noise"]
+
+SAMPLING = "sampling"  # the noise argument of finite-sum problems that samples one example per draw
+
+
+class NoNoise:
+    """xi = 0: the stochastic oracle is the exact gradient. sigma2 = 0."""
+
+    sigma2 = 0.0
+
+    def __init__(self) -> None:
+        self.constants = {"sigma": 0.0, "sigma2": 0.0}
+
+    def sample(self, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
+        return np.zeros(shape)
+
+    def __repr__(self) -> str:
+        return "NoNoise()"
+
+
+class Gaussian:
+    """xi ~ N(0, (sigma^2 / d) I_d), so E||xi||^2 = sigma^2 exactly (G2, "additive Gaussian").
+
+    sigma = 0 is allowed and draws no random numbers. E||xi||^4 = sigma^4 (1 + 2/d).
+    """
+
+    def __init__(self, sigma: float, d: int) -> None:
+        self.sigma = positive("sigma", sigma, allow_zero=True)
+        self.d = integer("d", d, low=1)
+        self.sigma2 = self.sigma**2
+        self.constants = {"sigma": self.sigma, "sigma2": self.sigma2, "d": float(self.d)}
+
+    def sample(self, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
+        if self.sigma == 0:
+            return np.zeros(shape)
+        return rng.standard_normal(shape) * (self.sigma / math.sqrt(self.d))
+
+    def __repr__(self) -> str:
+        return f"Gaussian(sigma={self.sigma:g}, d={self.d})"
+
+
+class StudentT:
+    """Heavy-tailed noise xi_j = scale * t_nu, independent coordinates (G2 "heavy tails", T9).
+
+    E|xi_j|^alpha is finite iff alpha < nu; sigma2 = d scale^2 nu / (nu - 2) for nu > 2, else inf.
+    """
+
+    def __init__(self, nu: float, scale: float, d: int) -> None:
+        self.nu = positive("nu", nu)
+        self.scale = positive("scale", scale)
+        self.d = integer("d", d, low=1)
+        self.sigma2 = self.d * self.scale**2 * self.nu / (self.nu - 2) if self.nu > 2 else math.inf
+        self.constants = {
+            "nu": self.nu,
+            "scale": self.scale,
+            "sigma": math.sqrt(self.sigma2),
+            "sigma2": self.sigma2,
+            "d": float(self.d),
+        }
+
+    def alpha_moment(self, alpha: float) -> float:
+        """E|xi_j|^alpha = scale^a nu^(a/2) Gamma((a+1)/2) Gamma((nu-a)/2) / (sqrt(pi) Gamma(nu/2)) for
+        0 <= a < nu; inf for a >= nu."""
+        a = positive("alpha", alpha, allow_zero=True)
+        if a >= self.nu:
+            return math.inf
+        log_moment = (
+            a * math.log(self.scale)
+            + 0.5 * a * math.log(self.nu)
+            + gammaln((a + 1) / 2)
+            + gammaln((self.nu - a) / 2)
+            - 0.5 * math.log(math.pi)
+            - gammaln(self.nu / 2)
+        )
+        return float(math.exp(log_moment))
+
+    def sample(self, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
+        return self.scale * rng.standard_t(self.nu, size=shape)
+
+    def __repr__(self) -> str:
+        return f"StudentT(nu={self.nu:g}, scale={self.scale:g}, d={self.d})"
+
+
+def resolve_noise(noise: object, d: int, *, sampling: bool = False) -> Noise | None:
+    """The Noise a problem of dimension ``d`` uses: None -> NoNoise(), a number sigma -> Gaussian(sigma, d),
+    a Noise -> itself, checked to have dimension d when it declares one. With ``sampling=True`` (finite
+    sums) the string "sampling" is accepted too and gives None: the problem samples one example per draw."""
+    if sampling and isinstance(noise, str) and noise == SAMPLING:
+        return None
+    if noise is None:
+        return NoNoise()
+    if isinstance(noise, numbers.Real) and not isinstance(noise, bool):
+        return Gaussian(positive("noise (sigma)", noise, allow_zero=True), d)
+    if not isinstance(noise, Noise):
+        choices = "None, a number sigma >= 0, " + ("'sampling' or " if sampling else "") + "a Noise model"
+        raise InputError(f"noise must be {choices}, got {noise!r}")
+    if getattr(noise, "d", d) != d:
+        raise InputError(f"noise must have dimension d={d}, got {noise!r}")
+    return noise
