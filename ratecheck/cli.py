@@ -1,0 +1,168 @@
+"""``ratecheck list | show ID | verify [ID ... | --all | PATH.py] | report``.
+
+Exit status: 0 when every check of every theorem came out as expected (claims PASS, negative controls
+FAIL), 1 otherwise, 2 for a usage error (bad option, unknown theorem, bad parameter), with a one-line
+message and no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from ratecheck.validate import InputError
+
+
+def _commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5,
+                             cwd=Path(__file__).resolve().parent)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True,
+                               timeout=5, cwd=Path(__file__).resolve().parent).stdout.strip()
+        return out.stdout.strip() + ("-dirty" if dirty else "") if out.returncode == 0 else "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def _nonneg_int(name: str):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be an integer >= {0 if name == 'seed' else 1}, got {text!r}") from None
+        low = 0 if name == "seed" else 1
+        if value < low:
+            raise argparse.ArgumentTypeError(f"{name} must be an integer >= {low}, got {value}")
+        return value
+    return parse
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="ratecheck", description="Check convergence-rate theorems numerically.")
+    sub = p.add_subparsers(dest="command", required=True)
+    sub.add_parser("list", help="the theorems in the library")
+    show = sub.add_parser("show", help="statement, assumptions, source and bound of a theorem")
+    show.add_argument("theorem", help="theorem id or path of a .py file")
+    v = sub.add_parser("verify", help="run the sweeps, evaluate the checks, write the reports")
+    v.add_argument("theorems", nargs="*", metavar="ID|PATH.py", help="theorem ids or paths of theorem files")
+    v.add_argument("--all", action="store_true", help="every theorem in the library")
+    v.add_argument("--quick", action="store_true", help="the small sweeps (still separate PASS from FAIL)")
+    v.add_argument("--seed", type=_nonneg_int("seed"), default=0, help="master seed (default 0)")
+    v.add_argument("--jobs", type=_nonneg_int("jobs"), default=min(2, os.cpu_count() or 1), help="parallel workers")
+    v.add_argument("--out", default="reports", help="report folder (default: reports)")
+    v.add_argument("--resume", action="store_true", help="reuse finished points from .ratecheck-cache")
+    v.add_argument("--backend", choices=["loky", "dask"], default="loky", help="joblib backend; dask needs the [dask] extra")
+    v.add_argument("--scheduler", default=None, help="address of a Dask scheduler (default: a LocalCluster)")
+    v.add_argument("--no-progress", action="store_true", help="no progress bar")
+    r = sub.add_parser("report", help="redraw the reports and the index from the stored outcomes (no recomputation)")
+    r.add_argument("--out", default="reports")
+    return p
+
+
+def cmd_list() -> int:
+    from ratecheck.run import available, load
+
+    for ref in available():
+        print(f"{ref:24s} {load(ref).title}")
+    return 0
+
+
+def cmd_show(ref: str) -> int:
+    import sympy as sp
+
+    from ratecheck.run import load
+
+    thm = load(ref)
+    print(f"{thm.id}: {thm.title}\nsource: {thm.source}\n\n{thm.statement}\n\nassumptions:")
+    print("\n".join(f"  - {a}" for a in thm.assumptions))
+    print(f"\nbound on {thm.measure}:\n")
+    print(sp.pretty(thm.bound, use_unicode=True))
+    for k, v in thm.steps.items():
+        print(f"\nstep rule {k!r}:\n{sp.pretty(v, use_unicode=True)}")
+    print("\nchecks:")
+    for c in thm.checks:
+        print(f"  [{c.expected:4s}] {c.kind}: {c.name}")
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from ratecheck import report
+    from ratecheck.run import available, evaluate_checks, load, run_theorem
+
+    if args.all and args.theorems:
+        raise InputError("give theorem ids or --all, not both")
+    refs = available() if args.all else args.theorems
+    if not refs:
+        raise InputError("verify needs theorem ids, paths of theorem files, or --all (see `ratecheck list`)")
+    for ref in refs:
+        load(ref)  # every name is checked before anything runs
+    out = Path(args.out)
+    client = None
+    if args.backend == "dask":
+        try:
+            from dask.distributed import Client, LocalCluster
+        except ImportError:
+            raise InputError("--backend dask needs the dask extra: pip install 'ratecheck[dask]'") from None
+        client = Client(args.scheduler) if args.scheduler else Client(LocalCluster(n_workers=args.jobs, threads_per_worker=1))
+    all_ok = True
+    try:
+        for ref in refs:
+            start = time.time()
+            thm, results = run_theorem(ref, quick=args.quick, seed=args.seed, jobs=args.jobs, resume=args.resume,
+                                       backend=args.backend, progress=not args.no_progress)
+            checks = evaluate_checks(thm, results)
+            meta = {"seed": args.seed, "quick": args.quick, "commit": _commit(), "date": dt.datetime.now().isoformat(timespec="seconds"),
+                    "seconds": time.time() - start, "jobs": args.jobs, "backend": args.backend}
+            ok = report.write_theorem(out, report.theorem_info(thm), checks, meta)
+            all_ok &= ok
+            print(f"{thm.id}: {'VERIFIED' if ok else 'NOT VERIFIED'} ({meta['seconds']:.0f} s) -> {out / thm.id / 'report.md'}")
+            for c in checks:
+                flag = "ok " if c["observed"] == c["expected"] else "!! "
+                print(f"  {flag} expected {c['expected']:4s} observed {c['observed']:12s} {c['name']}")
+    finally:
+        if client is not None:
+            client.close()
+    report.write_index(out)
+    print(f"index: {out / 'index.html'}")
+    return 0 if all_ok else 1
+
+
+def cmd_report(out: str) -> int:
+    from ratecheck import report
+
+    folder = Path(out)
+    found = sorted(folder.glob("*/outcomes.json"))
+    if not found:
+        raise InputError(f"no reports under {out!r}; run `ratecheck verify` first")
+    for f in found:
+        report.render(f.parent)
+    entries = report.write_index(folder)
+    print(f"redrew {len(found)} reports; index: {folder / 'index.html'}")
+    return 0 if all(e["ok"] for e in entries) else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        if args.command == "list":
+            return cmd_list()
+        if args.command == "show":
+            return cmd_show(args.theorem)
+        if args.command == "verify":
+            return cmd_verify(args)
+        return cmd_report(args.out)
+    except InputError as e:
+        print(f"ratecheck: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("ratecheck: interrupted; finished points are cached, rerun with --resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
