@@ -554,6 +554,7 @@ class Theorem:
     checks: list[Check]
     steps: dict[str, sp.Expr] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    search: Any = None  # the instance space of `ratecheck falsify` (ratecheck.falsify), if declared
     id: str = ""
     path: str = ""
 
