@@ -48,8 +48,9 @@ def ols_slope(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Least-squares slope of y on x along axis 0 (y may have trailing batch axes)."""
     x = np.asarray(x, dtype=np.float64)
     xc = x - x.mean()
-    yc = y - y.mean(axis=0)
-    return np.tensordot(xc, yc, axes=(0, 0)) / np.sum(xc * xc)
+    with np.errstate(invalid="ignore", over="ignore"):
+        yc = y - y.mean(axis=0)
+        return np.tensordot(xc, yc, axes=(0, 0)) / np.sum(xc * xc)
 
 
 def bootstrap_statistic(

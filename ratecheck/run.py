@@ -3,7 +3,7 @@
 Every sweep point gets its own generator from ``SeedSequence(master_seed, spawn_key=hash(theorem, sweep,
 point))``, so a point's numbers never depend on which worker runs it or in which order. Each finished
 point is written atomically (temporary file + ``os.replace``) to ``.ratecheck-cache/<theorem>/<key>.npz``,
-where the key hashes the theorem's declared bound and step rules, the sweep, the point, R, the seed and the
+where the key hashes the theorem's declared step rules, the sweep, the point, R, the seed and the
 source code of the engine, the problems and the theorem file; ``resume=True`` reuses what is there, so a
 killed run loses no finished point.
 """
@@ -52,7 +52,15 @@ def available() -> list[str]:
 
 @lru_cache(maxsize=None)
 def load(ref: str) -> Theorem:
-    """A theorem by id (``quantized-sgd``) or by the path of a Python file that defines THEOREM."""
+    """A theorem by id (``quantized-sgd``), by the path of a Python file that defines THEOREM, or a planted
+    mutant of either (``quantized-sgd~faster-T``, see ratecheck.mutate)."""
+    if "~" in ref:
+        from ratecheck.mutate import mutate
+
+        base, _, name = ref.rpartition("~")
+        mutant = mutate(load(base), name)
+        mutant.validate()
+        return mutant
     if ref.endswith(".py") or os.sep in ref:
         path = Path(ref).resolve()
         if not path.is_file():
@@ -113,13 +121,15 @@ def _code_hash(theorem_path: str) -> str:
 
 
 def cache_key(thm: Theorem, sweep: str, point: dict, R: int, seed: int) -> str:
-    declared = {"bound": sp.srepr(thm.bound), "steps": {k: sp.srepr(v) for k, v in sorted(thm.steps.items())}}
-    blob = json.dumps([thm.id, declared, sweep, canonical(point), R, seed, _code_hash(thm.path)], sort_keys=True)
+    # a run may read the theorem's step rules (gamma = a fraction of the declared limit), never its bound:
+    # mutants that change only the bound reuse the runs, mutants that change a step rule rerun them
+    declared = {"steps": {k: sp.srepr(v) for k, v in sorted(thm.steps.items())}}
+    blob = json.dumps([thm.id.partition("~")[0], declared, sweep, canonical(point), R, seed, _code_hash(thm.path)], sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:24]
 
 
 def _cache_path(thm: Theorem, key: str) -> Path:
-    return CACHE_DIR / thm.id / f"{key}.npz"
+    return CACHE_DIR / thm.id.partition("~")[0] / f"{key}.npz"
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
@@ -142,7 +152,7 @@ def _run_point(ref: str, sweep: str, point: dict, R: int, seed: int, key: str, c
     """One sweep point, in a worker: load the theorem (by id or path), run, write the cache, return."""
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     thm = load(ref)
-    rng = np.random.default_rng(point_seed(seed, thm.id, sweep, point))
+    rng = np.random.default_rng(point_seed(seed, thm.id.partition("~")[0], sweep, point))  # mutants: same draws
     trace = thm.sweep(sweep).run(thm, dict(point), R, rng)
     data = trace.to_bytes()
     _write_atomic(Path(cache_path), data)
@@ -164,7 +174,9 @@ def run_theorem(
     from tqdm.auto import tqdm
 
     thm = load(ref)
-    ref = thm.path if (ref.endswith(".py") or os.sep in ref) else thm.id
+    base, tilde, mutation = ref.rpartition("~") if "~" in ref else (ref, "", "")
+    base = str(Path(base).resolve()) if (base.endswith(".py") or os.sep in base) else base
+    ref = base + tilde + mutation  # what a worker process loads
     tasks, done = [], {}
     for sw in thm.sweeps:
         points, R = sw.plan(quick)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -48,6 +49,15 @@ def evaluate(expr: sp.Expr, env: Mapping[str, Any]) -> np.ndarray:
     f = _lambdify(expr, tuple(names))
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         return np.asarray(f(*[np.asarray(env[x], dtype=np.float64) for x in names]), dtype=np.float64)
+
+
+def expression(value: sp.Expr | str | float) -> sp.Expr:
+    """A sympy expression from an expression, a number or a string such as '1 + omega' (every name is a
+    positive symbol: 'gamma' is the step size, not the Gamma function)."""
+    if isinstance(value, str):
+        names = {x: sp.Symbol(x, positive=True) for x in re.findall(r"[A-Za-z_]\w*", value)}
+        return sp.sympify(value, locals=names)
+    return sp.sympify(value)
 
 
 _LAMBDIFIED: dict[tuple[str, tuple[str, ...]], Callable[..., Any]] = {}
@@ -261,6 +271,8 @@ class Exponent(Check):
 
     mode 'trajectory': v = the checkpoints of each selected run (variable must be T);
     mode 'final': v = the variable at each selected point, measure at the run's last checkpoint;
+    With ``at_T`` (mode 'final'), the bound is evaluated at that horizon instead of the run's own (at_T =
+        inf: the stationary limit, for floors measured by a tail average);
     mode 'hitting': the first checkpoint where the mean measure <= ``epsilon`` (an iteration count),
         against the variable at each point; predicted: the slope of the bound's own hitting time.
     The fit uses the window where the bound's local slope is within ``window_tol`` of the predicted
@@ -277,6 +289,7 @@ class Exponent(Check):
     window_tol: float = 0.05
     T_min: sp.Expr | float = 1
     epsilon: sp.Expr | None = None
+    at_T: float | None = None
     confidence: float = 0.99
     kind: ClassVar[str] = "exponent"
 
@@ -325,7 +338,7 @@ class Exponent(Check):
         t = r.trace.t.astype(np.float64)
         predicted = limiting_exponent(expr, "T", env, self.regime, float(t[-1] if self.regime == "large" else t[0]))
         slope_b = local_slope(expr, "T", env, t)
-        window = (np.abs(slope_b - predicted) <= self.window_tol) & (t >= float(evaluate(sp.sympify(self.T_min), env)))
+        window = (np.abs(slope_b - predicted) <= self.window_tol) & (t >= float(evaluate(expression(self.T_min), env)))
         if window.sum() > 64:  # thin a dense trajectory to 64 log-spaced checkpoints (the fit needs no more)
             idx = np.flatnonzero(window)
             keep = np.unique(np.round(np.geomspace(1, idx.size, 64)).astype(int) - 1)
@@ -340,8 +353,9 @@ class Exponent(Check):
         return out
 
     def _across_points(self, thm: Theorem, expr: sp.Expr, runs: list[Run]) -> Outcome:
-        envs = [{**r.trace.constants, "T": r.trace.T} for r in runs]
-        v = np.array([float(evaluate(sp.sympify(self.variable), e)) for e in envs])
+        horizon = (lambda r: r.trace.T) if self.at_T is None else (lambda r: min(self.at_T, 1e30))
+        envs = [{**r.trace.constants, "T": horizon(r)} for r in runs]
+        v = np.array([float(evaluate(expression(self.variable), e)) for e in envs])
         order = np.argsort(v)
         runs, envs, v = [runs[i] for i in order], [envs[i] for i in order], v[order]
         if self.mode == "final":
@@ -349,7 +363,7 @@ class Exponent(Check):
             var = str(self.variable)
             predicted = limiting_exponent(expr, var, envs[-1 if self.regime == "large" else 0], self.regime, float(v[-1] if self.regime == "large" else v[0]))
             slope_b = np.array([float(local_slope(expr, var, e, np.array([e[var]]))[0]) for e in envs])
-            tmin = np.array([float(evaluate(sp.sympify(self.T_min), e)) for e in envs])
+            tmin = np.array([float(evaluate(expression(self.T_min), e)) for e in envs])
             window = (np.abs(slope_b - predicted) <= self.window_tol) & (np.array([e["T"] for e in envs]) >= tmin)
             groups = [r.trace.values[self.measure][:, -1:] for r, w in zip(runs, window) if w]
             ci = fit.loglog_slope(v[window], groups, confidence=self.confidence) if window.sum() >= 3 else fit.Interval(np.nan, np.nan, np.nan)
@@ -526,7 +540,8 @@ class MeanEquals(Check):
                 ev["growth_factor_fitted"] = float(np.exp(fit.ols_slope(t.astype(float), np.log(mean))))
                 ev["growth_factor_predicted"] = float(np.exp(fit.ols_slope(t.astype(float), np.log(exact))))
             evidence_runs.append(ev)
-            plot.add(f"mean +- {self.z:g} se ({r.label})", t, mean, "data", mean - self.z * se, mean + self.z * se)
+            with np.errstate(invalid="ignore", over="ignore"):
+                plot.add(f"mean +- {self.z:g} se ({r.label})", t, mean, "data", mean - self.z * se, mean + self.z * se)
             plot.add("exact", t, exact, "bound")
         observed = PASS if worst <= self.z else FAIL
         summary = f"max |mean - exact| / se = {worst:.2f} (threshold {self.z:g})"
@@ -554,6 +569,7 @@ class Theorem:
     checks: list[Check]
     steps: dict[str, sp.Expr] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    mutants: dict[str, Callable[["Theorem"], "Theorem"]] = field(default_factory=dict)  # extra planted errors
     search: Any = None  # the instance space of `ratecheck falsify` (ratecheck.falsify), if declared
     id: str = ""
     path: str = ""

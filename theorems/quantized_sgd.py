@@ -77,7 +77,7 @@ HITTING = [{"Q": f"random_k:{k_}", "rule": "tuned", "sigma": 0.0, "d": 64, "T": 
 FLOOR = [
     {"Q": q, "Q_step": "random_k:5", "fraction": fr, "sigma": 1.0, "T": int(round(40 / (fr * (1 / 8)))), "tail": True}
     for fr in (0.1, 0.05, 0.025) for q in ("random_k:5", "identity")
-]
+] + [{"Q": "random_k:5", "fraction": 0.05, "sigma": s_, "T": 6400, "tail": True} for s_ in (0.5, 2.0)]
 N1 = [{"Q": "random_k:1", "rule": "max", "fraction": 6.0, "sigma": 0.0, "T": 300}]  # gamma = 3/(L(1+omega))
 
 
@@ -127,6 +127,11 @@ THEOREM = Theorem(
               pair_by="fraction", extrapolate="fraction",
               description="same gamma for both; floor = mean of f over the second half of T = 40 mixing times; "
                           "ratio extrapolated linearly to gamma = 0; prediction: the bound's ratio as T -> infinity"),
+        Exponent("stationary floor grows like gamma^1", "floor", mode="final", variable="gamma", measure="tail_subopt",
+                 relation="tight", at_T=float("inf"), where=lambda p: p["Q"] == "random_k:5" and p["sigma"] == 1.0,
+                 description="floor = mean of f over the second half of the run; prediction: the bound's limit T -> infinity"),
+        Exponent("stationary floor grows like sigma^2", "floor", mode="final", variable="sigma", measure="tail_subopt",
+                 relation="tight", at_T=float("inf"), where=lambda p: p["Q"] == "random_k:5" and p["fraction"] == 0.05),
         MeanEquals("N1: growth factor 1 + gamma L (gamma L (1+omega) - 2) at gamma = 3/(L(1+omega))", "n1-large-step",
                    measure="dist2", predicted=_growth, t_max=8, geometric=True,
                    description="H = L I, sigma = 0, random-1 of d = 20 (omega = 19): exact mean-square recursion"),

@@ -1,0 +1,59 @@
+"""Planted errors built from a theorem's own declaration (issue #4: the mutation suite).
+
+A mutant is the theorem with one deliberate error; ``verify`` must reject it (some check not as
+expected). Every theorem gets these without extra code, because its bound and step rules are sympy
+expressions:
+  * ``drop-<symbol>``: the bound with omega -> 0, delta -> 1 or n -> 1, i.e. a dropped factor such as
+    (1 + omega) or 1/delta (only where that changes the bound);
+  * ``faster-T``: T -> T^2 in the bound, a wrong (too fast) exponent;
+  * ``step-x8-<rule>``: the step rule multiplied by 8, a step size beyond the theorem's limit (the runs
+    are redone with it);
+and a theorem may add its own (``Theorem.mutants``: name -> function Theorem -> Theorem), e.g. a violated
+assumption. Every transformation applies to the theorem's bound and to every check's own ``bound``.
+A mutant is named ``<id>~<mutation>`` and verified like any theorem: ``ratecheck verify quantized-sgd~faster-T``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+import sympy as sp
+
+from ratecheck.theorem import Theorem, T, delta, n, omega
+from ratecheck.validate import InputError
+
+NEUTRAL = {omega: 0, delta: 1, n: 1}
+
+
+def _map_bounds(thm: Theorem, f: Callable[[sp.Expr], sp.Expr]) -> Theorem:
+    checks = [dataclasses.replace(c, bound=None if c.bound is None else f(c.bound)) for c in thm.checks]
+    return dataclasses.replace(thm, bound=f(thm.bound), checks=checks)
+
+
+def _all_bounds(thm: Theorem) -> list[sp.Expr]:
+    return [thm.bound] + [c.bound for c in thm.checks if c.bound is not None]
+
+
+def mutations(thm: Theorem) -> dict[str, Callable[[Theorem], Theorem]]:
+    """Every planted error applicable to this theorem, by name."""
+    out: dict[str, Callable[[Theorem], Theorem]] = {}
+    for sym, value in NEUTRAL.items():
+        if any(b.subs(sym, value) != b for b in _all_bounds(thm)):
+            out[f"drop-{sym}"] = lambda t, sym=sym, value=value: _map_bounds(t, lambda b: b.subs(sym, value))
+    if any(T in b.free_symbols for b in _all_bounds(thm)):
+        out["faster-T"] = lambda t: _map_bounds(t, lambda b: b.subs(T, T**2))
+    for rule in thm.steps:
+        out[f"step-x8-{rule}"] = lambda t, rule=rule: dataclasses.replace(t, steps={**t.steps, rule: 8 * t.steps[rule]})
+    out.update(getattr(thm, "mutants", None) or {})
+    return out
+
+
+def mutate(thm: Theorem, name: str) -> Theorem:
+    """The theorem with the planted error ``name``; its id becomes ``<id>~<name>``."""
+    table = mutations(thm)
+    if name not in table:
+        raise InputError(f"unknown mutation {name!r} of {thm.id}; available: {', '.join(table)}")
+    mutant = table[name](thm)
+    mutant.id = f"{thm.id}~{name}"
+    return mutant
