@@ -49,7 +49,7 @@ def parser() -> argparse.ArgumentParser:
     show = sub.add_parser("show", help="statement, assumptions, source and bound of a theorem")
     show.add_argument("theorem", help="theorem id or path of a .py file")
     v = sub.add_parser("verify", help="run the sweeps, evaluate the checks, write the reports")
-    v.add_argument("theorems", nargs="*", metavar="ID|PATH.py", help="theorem ids or paths of theorem files")
+    v.add_argument("theorems", nargs="*", metavar="ID|PATH.py", help="theorem ids, paths of theorem files, or ID~MUTATION (default: all)")
     v.add_argument("--all", action="store_true", help="every theorem in the library")
     v.add_argument("--quick", action="store_true", help="the small sweeps (still separate PASS from FAIL)")
     v.add_argument("--seed", type=_nonneg_int("seed"), default=0, help="master seed (default 0)")
@@ -59,6 +59,20 @@ def parser() -> argparse.ArgumentParser:
     v.add_argument("--backend", choices=["loky", "dask"], default="loky", help="joblib backend; dask needs the [dask] extra")
     v.add_argument("--scheduler", default=None, help="address of a Dask scheduler (default: a LocalCluster)")
     v.add_argument("--no-progress", action="store_true", help="no progress bar")
+    st = sub.add_parser("stability", help="verify under many master seeds and report verdict flips")
+    st.add_argument("theorems", nargs="*", metavar="ID|PATH.py", help="default: all theorems")
+    st.add_argument("--seeds", type=_nonneg_int("seeds"), default=20, help="number of master seeds 0..N-1 (default 20)")
+    st.add_argument("--quick", action="store_true")
+    st.add_argument("--jobs", type=_nonneg_int("jobs"), default=min(2, os.cpu_count() or 1))
+    st.add_argument("--out", default="reports")
+    st.add_argument("--no-progress", action="store_true")
+    mu = sub.add_parser("mutants", help="verify every planted error of the theorems; report the mutation score")
+    mu.add_argument("theorems", nargs="*", metavar="ID|PATH.py", help="default: all theorems")
+    mu.add_argument("--quick", action="store_true")
+    mu.add_argument("--seed", type=_nonneg_int("seed"), default=0)
+    mu.add_argument("--jobs", type=_nonneg_int("jobs"), default=min(2, os.cpu_count() or 1))
+    mu.add_argument("--out", default="reports")
+    mu.add_argument("--no-progress", action="store_true")
     r = sub.add_parser("report", help="redraw the reports and the index from the stored outcomes (no recomputation)")
     r.add_argument("--out", default="reports")
     return p
@@ -96,9 +110,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
     if args.all and args.theorems:
         raise InputError("give theorem ids or --all, not both")
-    refs = available() if args.all else args.theorems
-    if not refs:
-        raise InputError("verify needs theorem ids, paths of theorem files, or --all (see `ratecheck list`)")
+    refs = args.theorems or available()  # no ids: every theorem in the library (same as --all)
     for ref in refs:
         load(ref)  # every name is checked before anything runs
     out = Path(args.out)
@@ -132,6 +144,69 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return 0 if all_ok else 1
 
 
+def verdicts(ref: str, *, quick: bool, seed: int, jobs: int, progress: bool) -> tuple[str, list[dict]]:
+    """Run and check one theorem; the check outcomes (no report written)."""
+    from ratecheck.run import evaluate_checks, run_theorem
+
+    thm, results = run_theorem(ref, quick=quick, seed=seed, jobs=jobs, resume=True, progress=progress)
+    return thm.id, evaluate_checks(thm, results)
+
+
+def cmd_stability(args: argparse.Namespace) -> int:
+    """Every theorem under master seeds 0..N-1: a flip is a check whose verdict is not the expected one
+    under some seed. Writes OUT/stability.md."""
+    from ratecheck.run import available, load
+
+    refs = args.theorems or available()
+    for ref in refs:
+        load(ref)
+    lines = ["# Seed stability", "", f"{'quick' if args.quick else 'full'} sweeps, master seeds 0..{args.seeds - 1}", "",
+             "| theorem | check | expected | observed under the seeds | flips |", "|---|---|---|---|---|"]
+    flips = 0
+    for ref in refs:
+        table: dict[str, list[str]] = {}
+        expected: dict[str, str] = {}
+        for seed in range(args.seeds):
+            tid, checks = verdicts(ref, quick=args.quick, seed=seed, jobs=args.jobs, progress=not args.no_progress)
+            for c in checks:
+                table.setdefault(c["name"], []).append(c["observed"])
+                expected[c["name"]] = c["expected"]
+        for name, seen in table.items():
+            bad = sum(o != expected[name] for o in seen)
+            flips += bad
+            counts = ", ".join(f"{o} x{seen.count(o)}" for o in sorted(set(seen)))
+            lines.append(f"| {tid} | {name} | {expected[name]} | {counts} | {bad} |")
+            print(f"{'ok ' if not bad else '!! '} {tid}: {name}: {counts}")
+    lines += ["", f"Total verdicts not as expected: {flips}"]
+    Path(args.out).mkdir(parents=True, exist_ok=True)
+    (Path(args.out) / "stability.md").write_text("\n".join(lines) + "\n")
+    print(f"verdicts not as expected over {args.seeds} seeds: {flips}; table: {Path(args.out) / 'stability.md'}")
+    return 0 if flips == 0 else 1
+
+
+def cmd_mutants(args: argparse.Namespace) -> int:
+    """Every planted error of every theorem (ratecheck.mutate): each must be rejected. Writes OUT/mutants.md."""
+    from ratecheck.mutate import mutations
+    from ratecheck.run import available, load
+
+    refs = args.theorems or available()
+    lines = ["# Mutation score", "", "| mutant | rejected | checks not as expected |", "|---|---|---|"]
+    planted = rejected = 0
+    for ref in refs:
+        for name in mutations(load(ref)):
+            tid, checks = verdicts(f"{ref}~{name}", quick=args.quick, seed=args.seed, jobs=args.jobs, progress=not args.no_progress)
+            caught = [c["name"] for c in checks if c["observed"] != c["expected"]]
+            planted += 1
+            rejected += bool(caught)
+            lines.append(f"| {tid} | {'yes' if caught else 'NO'} | {'; '.join(caught)} |")
+            print(f"{'ok ' if caught else '!! '} {tid}: {'rejected' if caught else 'NOT rejected'} ({len(caught)} checks)")
+    lines += ["", f"Mutation score: {rejected}/{planted} rejected."]
+    Path(args.out).mkdir(parents=True, exist_ok=True)
+    (Path(args.out) / "mutants.md").write_text("\n".join(lines) + "\n")
+    print(f"mutation score: {rejected}/{planted} rejected; table: {Path(args.out) / 'mutants.md'}")
+    return 0 if rejected == planted else 1
+
+
 def cmd_report(out: str) -> int:
     from ratecheck import report
 
@@ -155,6 +230,10 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_show(args.theorem)
         if args.command == "verify":
             return cmd_verify(args)
+        if args.command == "stability":
+            return cmd_stability(args)
+        if args.command == "mutants":
+            return cmd_mutants(args)
         return cmd_report(args.out)
     except InputError as e:
         print(f"ratecheck: error: {e}", file=sys.stderr)

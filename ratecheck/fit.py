@@ -28,13 +28,14 @@ class Interval:
 
 
 def mean_se(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mean over replicas (axis 0) and its standard error; an ``inf`` anywhere makes the mean inf."""
+    """Mean over replicas (axis 0) and its standard error; an ``inf`` anywhere (a diverged replica) makes
+    the mean inf with standard error 0."""
     X = np.asarray(X, dtype=np.float64)
     R = X.shape[0]
     with np.errstate(invalid="ignore", over="ignore"):
         m = X.mean(axis=0)
         se = X.std(axis=0, ddof=1) / np.sqrt(R) if R > 1 else np.zeros_like(m)
-    se = np.where(np.isfinite(m), se, np.inf)
+    se = np.where(np.isfinite(m), se, 0.0)  # a diverged replica makes the mean inf, with certainty
     return m, se
 
 

@@ -2,6 +2,8 @@
 
 import os
 
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # 2-core machines: no BLAS oversubscription
+
 from hypothesis import HealthCheck, settings
 
 settings.register_profile(
