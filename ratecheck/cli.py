@@ -73,6 +73,11 @@ def parser() -> argparse.ArgumentParser:
     mu.add_argument("--jobs", type=_nonneg_int("jobs"), default=min(2, os.cpu_count() or 1))
     mu.add_argument("--out", default="reports")
     mu.add_argument("--no-progress", action="store_true")
+    fa = sub.add_parser("falsify", help="search the allowed instances for the largest measured/bound ratio")
+    fa.add_argument("theorem", help="theorem id, path, or ID~MUTATION")
+    fa.add_argument("--budget", type=_nonneg_int("budget"), default=120, help="instances evaluated (default 120)")
+    fa.add_argument("--seed", type=_nonneg_int("seed"), default=0)
+    fa.add_argument("--out", default="reports")
     r = sub.add_parser("report", help="redraw the reports and the index from the stored outcomes (no recomputation)")
     r.add_argument("--out", default="reports")
     return p
@@ -207,6 +212,26 @@ def cmd_mutants(args: argparse.Namespace) -> int:
     return 0 if rejected == planted else 1
 
 
+def cmd_falsify(args: argparse.Namespace) -> int:
+    """Exit 0 when no violation is found (ratio <= 1 within its interval), 1 when the bound is violated or
+    the result is inconclusive. Writes OUT/<id>/falsify.json."""
+    import json
+
+    from ratecheck.falsify import falsify
+    from ratecheck.run import load
+    from ratecheck.theorem import clean
+
+    thm = load(args.theorem)
+    res = falsify(thm, budget=args.budget, seed=args.seed)
+    folder = Path(args.out) / thm.id
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "falsify.json").write_text(json.dumps(clean(res), indent=1))
+    print(f"{thm.id}: worst ratio measured/bound {res['confirmed_ratio']:.4g} "
+          f"[{res['ci_low']:.4g}, {res['ci_high']:.4g}] at T={res['at_T']} after {res['evaluations']} instances: {res['verdict']}")
+    print("instance: " + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in res["instance"].items()))
+    return 0 if res["verdict"] == "HOLDS" else 1
+
+
 def cmd_report(out: str) -> int:
     from ratecheck import report
 
@@ -232,6 +257,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_verify(args)
         if args.command == "stability":
             return cmd_stability(args)
+        if args.command == "falsify":
+            return cmd_falsify(args)
         if args.command == "mutants":
             return cmd_mutants(args)
         return cmd_report(args.out)

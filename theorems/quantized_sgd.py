@@ -18,6 +18,7 @@ import sympy as sp
 from problems.quadratic import Quadratic
 from ratecheck.algorithms.sgd import quantized_sgd
 from ratecheck.compressors import QSGD, Compressor, Identity, RandomK
+from ratecheck.falsify import SearchSpace
 from ratecheck.theorem import (
     FAIL, BoundHolds, Exponent, L, MeanEquals, R0, Ratio, Sweep, T, Theorem, epsilon, gamma, omega, sigma,
 )
@@ -81,6 +82,46 @@ FLOOR = [
 N1 = [{"Q": "random_k:1", "rule": "max", "fraction": 6.0, "sigma": 0.0, "T": 300}]  # gamma = 3/(L(1+omega))
 
 
+class DirectionalNoise:
+    """Gaussian noise with E||xi||^2 = sigma^2 exactly, a fraction b of it along the unit vector u and the
+    rest isotropic: covariance sigma^2 (b u u^T + (1 - b) I/d). Any b is allowed by the assumptions."""
+
+    def __init__(self, sigma: float, u: np.ndarray, b: float) -> None:
+        self.sigma, self.u, self.b, self.d = sigma, u, b, u.shape[0]
+        self.sigma2 = sigma**2
+
+    def sample(self, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
+        iso = rng.standard_normal(shape) * self.sigma * np.sqrt((1 - self.b) / self.d)
+        return iso + rng.standard_normal(shape[:-1] + (1,)) * self.sigma * np.sqrt(self.b) * self.u
+
+
+def search_run(thm: Theorem, inst: dict, R: int, rng: np.random.Generator):
+    """One instance of the falsification search: spectrum L i^-p (rotated or not), x0 - x* mixing the
+    top and bottom eigenvectors, noise partly along the top eigenvector, random-k with any k, any
+    gamma <= the declared limit, any T."""
+    d = 16
+    lam = np.arange(1, d + 1, dtype=float) ** (-inst["p"])
+    base = Quadratic(lam, rotate=inst["rotate"] > 0.5, seed=0)
+    Qh = base.Q if base.Q is not None else np.eye(d)
+    a = inst["x0_mix"] * np.pi / 2
+    x0 = base.x_star + np.cos(a) * Qh[:, np.argmax(lam)] + np.sin(a) * Qh[:, np.argmin(lam)]
+    noise = DirectionalNoise(inst["sigma"], Qh[:, np.argmax(lam)], inst["noise_along_top"])
+    f = Quadratic(lam, rotate=inst["rotate"] > 0.5, seed=0, x_star=base.x_star, x0=x0, noise=noise)
+    Q = RandomK(inst["k"])
+    constants = {**f.constants, "omega": Q.omega(d)}
+    gamma_ = inst["fraction"] * thm.step("max", constants)
+    trace = quantized_sgd(f, Q, gamma_, inst["T"], R, rng)
+    trace.constants.update({**constants, "gamma": gamma_})
+    return trace
+
+
+SEARCH = SearchSpace(
+    params={"p": (0.0, 3.0), "rotate": (0.0, 1.0), "x0_mix": (0.0, 1.0), "noise_along_top": (0.0, 1.0), "sigma": (0.0, 2.0),
+            "k": (1, 16), "fraction": (0.01, 1.0), "T": (10, 2000)},
+    run=search_run, integers=frozenset({"k", "T"}), log=frozenset({"fraction", "T"}),
+)
+
+
 def _growth(constants, t):
     """N1 [DERIVED, exact]: E||x_t - x*||^2 = (1 + gamma L (gamma L (1+omega) - 2))^t R0 on H = L I, sigma = 0."""
     gL = constants["gamma"] * constants["L"]
@@ -138,6 +179,7 @@ THEOREM = Theorem(
         BoundHolds("N1: the bound at gamma = 3/(L(1+omega)) > 2/(L(1+omega))", "n1-large-step", expected=FAIL,
                    description="negative control: the step breaks the hypothesis; uncompressed GD would be stable (gamma < 2/L)"),
     ],
+    search=SEARCH,
     notes=[
         "QSGD(s)'s omega = min(d/s^2, sqrt(d)/s) is QSGD Lemma 3.1's upper bound; random-k's omega = d/k - 1 is exact.",
         "Predicted exponents, hitting times and ratios are computed from the bound above, so a wrong bound fails its checks.",
