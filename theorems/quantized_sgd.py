@@ -12,12 +12,14 @@ Guarantee (upper; tight up to a constant on H = L I):
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import sympy as sp
 
 from problems.quadratic import Quadratic
 from ratecheck.algorithms.sgd import quantized_sgd
-from ratecheck.compressors import QSGD, Compressor, Identity, RandomK
+from ratecheck.compressors import QSGD, Compressor, Identity, RandomK, Sign
 from ratecheck.falsify import SearchSpace
 from ratecheck.theorem import (
     FAIL, BoundHolds, Exponent, L, MeanEquals, R0, Ratio, Sweep, T, Theorem, epsilon, gamma, omega, sigma,
@@ -34,7 +36,8 @@ D = 20  # dimension of every instance below
 def compressor(name: str) -> Compressor:
     """The quantizers of the sweeps: random-k (E1, exact omega = d/k - 1) and QSGD(s) (E2)."""
     kind, _, param = name.partition(":")
-    return {"random_k": lambda: RandomK(int(param)), "qsgd": lambda: QSGD(int(param)), "identity": Identity}[kind]()
+    return {"random_k": lambda: RandomK(int(param)), "qsgd": lambda: QSGD(int(param)), "identity": Identity,
+            "sign": Sign}[kind]()
 
 
 def problem(point: dict) -> Quadratic:
@@ -54,6 +57,8 @@ def run(thm: Theorem, point: dict, R: int, rng: np.random.Generator):
     # can be run at the same gamma for the floor comparison
     omega_ = Q.omega(f.d)
     omega_step = compressor(point.get("Q_step", point["Q"])).omega(f.d)
+    if omega_ is None:  # a biased compressor has no omega: only a planted wrong claim runs one, with omega := 0
+        omega_ = omega_step = 0.0
     constants = {**f.constants, "omega": omega_, "T": T_}
     gamma_ = point.get("fraction", 1.0) * thm.step(point.get("rule", "max"), {**constants, "omega": omega_step})
     grid = np.arange(1, T_ + 1) if point.get("every_step") else log_checkpoints(T_)
@@ -122,6 +127,13 @@ SEARCH = SearchSpace(
 )
 
 
+def _biased_quantizer(thm: Theorem) -> Theorem:
+    """Planted violated assumption: the same claim for signSGD (biased, no omega), read with omega = 0."""
+    sweeps = [dataclasses.replace(sw, points=[{**p, "Q": "sign"} for p in sw.points], quick_points=[{**p, "Q": "sign"} for p in sw.quick_points])
+              if sw.name == "fixed-step" else sw for sw in thm.sweeps]
+    return dataclasses.replace(thm, sweeps=sweeps)
+
+
 def _growth(constants, t):
     """N1 [DERIVED, exact]: E||x_t - x*||^2 = (1 + gamma L (gamma L (1+omega) - 2))^t R0 on H = L I, sigma = 0."""
     gL = constants["gamma"] * constants["L"]
@@ -180,6 +192,7 @@ THEOREM = Theorem(
                    description="negative control: the step breaks the hypothesis; uncompressed GD would be stable (gamma < 2/L)"),
     ],
     search=SEARCH,
+    mutants={"biased-quantizer": _biased_quantizer},
     notes=[
         "QSGD(s)'s omega = min(d/s^2, sqrt(d)/s) is QSGD Lemma 3.1's upper bound; random-k's omega = d/k - 1 is exact.",
         "Predicted exponents, hitting times and ratios are computed from the bound above, so a wrong bound fails its checks.",
