@@ -258,7 +258,7 @@ class BoundHolds(Check):
         div = _divergence_note(runs)
         if div:
             evidence["diverged"] = div
-        summary = f"max mean/bound = {worst['ratio']:.3g} at {worst.get('point')}, T={worst.get('T')}"
+        summary = f"max mean/bound = {worst['ratio']:.3g} at step {worst.get('T')} of ({worst.get('point')})"
         if div:
             summary += f"; diverged at step {div['step']} ({div['replicas']}/{div['of']} replicas, {div['point']})"
         return Outcome(observed, summary, evidence, plot)
@@ -323,7 +323,7 @@ class Exponent(Check):
         evidence = {
             "predicted": predicted, "fitted": ci.estimate, "ci_low": ci.low, "ci_high": ci.high,
             "confidence": self.confidence, "tol": self.tol, "relation": self.relation,
-            "window": [float(v[window].min()), float(v[window].max())] if window.any() else None,
+            "window": [float(f"{v[window].min():.4g}"), float(f"{v[window].max():.4g}")] if window.any() else None,
             "window_points": int(window.sum()), **extra,
         }
         summary = (f"slope {ci.estimate:.3f} [{ci.low:.3f}, {ci.high:.3f}] vs predicted {predicted:.3g} "
@@ -464,6 +464,9 @@ class Ratio(Check):
             return Outcome(FAIL, f"diverged at step {div['step']} ({div['point']})", {"diverged": div})
         num = {r.point[self.pair_by]: r for r in runs if self.numerator(r.point)}
         den = {r.point[self.pair_by]: r for r in runs if self.denominator(r.point)}
+        n_num, n_den = sum(map(self.numerator, (r.point for r in runs))), sum(map(self.denominator, (r.point for r in runs)))
+        if n_num != len(num) or n_den != len(den):
+            raise InputError(f"check {self.name!r}: several runs share a value of {self.pair_by!r}; narrow them with `where`")
         keys = sorted(set(num) & set(den))
         if not keys:
             return Outcome(INCONCLUSIVE, "no matched numerator/denominator pairs", {})

@@ -177,7 +177,7 @@ THEOREM = Theorem(
                  description="random-k with k = d/(1+omega), sigma = 0, d = 64; epsilon = L R0/300"),
         Ratio("stationary floor QSGD/SGD -> 1+omega as gamma -> 0", "floor", relation="tight",
               numerator=lambda p: p["Q"] != "identity", denominator=lambda p: p["Q"] == "identity",
-              pair_by="fraction", extrapolate="fraction",
+              pair_by="fraction", extrapolate="fraction", where=lambda p: p["sigma"] == 1.0,
               description="same gamma for both; floor = mean of f over the second half of T = 40 mixing times; "
                           "ratio extrapolated linearly to gamma = 0; prediction: the bound's ratio as T -> infinity"),
         Exponent("stationary floor grows like gamma^1", "floor", mode="final", variable="gamma", measure="tail_subopt",
