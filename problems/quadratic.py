@@ -191,6 +191,12 @@ class Quadratic:
         g = self.grad(x)
         return g + self.noise.sample(g.shape, rng)
 
+    def loss_and_stoch_grad(self, x: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """(f(x), g(x)) with a single product H(x - x*): what the algorithms call on their hot path."""
+        diff = np.asarray(x) - self.x_star
+        Hd = diff @ self.H
+        return 0.5 * np.sum(Hd * diff, axis=-1), Hd + self.noise.sample(Hd.shape, rng)
+
     # -- exact quantities --------------------------------------------------------------------------
 
     def stationary_sgd_floor(self, gamma: float) -> float:

@@ -129,7 +129,7 @@ def cache_key(thm: Theorem, sweep: str, point: dict, R: int, seed: int) -> str:
 
 
 def _cache_path(thm: Theorem, key: str) -> Path:
-    return CACHE_DIR / thm.id.partition("~")[0] / f"{key}.npz"
+    return CACHE_DIR.resolve() / thm.id.partition("~")[0] / f"{key}.npz"  # absolute: remote workers write it
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
@@ -193,7 +193,8 @@ def run_theorem(
     bar = tqdm(total=len(tasks), desc=f"{thm.id}", unit="pt", disable=not progress or not tasks, leave=False)
     if tasks:
         jobs_ = 1 if len(tasks) == 1 else jobs
-        with parallel_config(backend=backend if jobs_ != 1 else "sequential", n_jobs=jobs_):
+        sequential = jobs_ == 1 and backend != "dask"  # dask: always on the cluster, whatever --jobs
+        with parallel_config(backend="sequential" if sequential else backend, n_jobs=-1 if backend == "dask" else jobs_):
             outs = Parallel(return_as="generator")(delayed(_run_point)(ref, s_, p, R, seed, key, path) for s_, p, R, key, path in tasks)
             for (s_, p, R, key, _), data in zip(tasks, outs):
                 done[key] = Trace.from_bytes(data)

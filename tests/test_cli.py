@@ -104,3 +104,15 @@ def test_planted_wrong_theorem_files_exit_1(planted: str, tmp_path: Path) -> Non
     assert r.returncode == 1, r.stdout + r.stderr
     verdict = json.loads(next(tmp_path.glob("*/verdict.json")).read_text())
     assert verdict["ok"] is False
+
+
+def test_planted_copies_are_up_to_date() -> None:
+    """The planted files are the real theorem file with one line changed (regenerate them with
+    `python tests/planted/make_quantized_sgd.py`)."""
+    sys.path.insert(0, str(ROOT / "tests" / "planted"))
+    try:
+        import make_quantized_sgd
+    finally:
+        sys.path.pop(0)
+    for name, text in make_quantized_sgd.planted().items():
+        assert (ROOT / "tests" / "planted" / name).read_text() == text, f"{name} is stale"

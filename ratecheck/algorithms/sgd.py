@@ -38,15 +38,25 @@ def quantized_sgd(
     rec = Recorder(log_checkpoints(T) if checkpoints is None else checkpoints, R, burn_in)
     x = np.tile(problem.x0, (R, 1))
     with np.errstate(over="ignore", invalid="ignore"):
-        rec.record(0, **monitor(problem, x))
-        for t in range(1, rec.T + 1):
-            g = problem.stoch_grad(x, rng)
+        for t in range(rec.T + 1):
+            f_t, g = loss_and_stoch_grad(problem, x, rng)
+            rec.record(t, subopt=f_t - problem.f_star, dist2=np.sum((x - problem.x_star) ** 2, axis=-1))
+            if t == rec.T:
+                break
             x = x - gamma * Q(g, rng)
-            rec.record(t, **monitor(problem, x))
             if rec.all_diverged():
                 rec.fill_diverged(t)
                 break
     return rec.trace({"gamma": gamma})
+
+
+def loss_and_stoch_grad(problem: Problem, x: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """f(x) and g(x) at the same point; one product with the Hessian when the problem offers
+    ``loss_and_stoch_grad`` (quadratics), else two oracle calls. Same random draws either way."""
+    both = getattr(problem, "loss_and_stoch_grad", None)
+    if both is not None:
+        return both(x, rng)
+    return problem.loss(x), problem.stoch_grad(x, rng)
 
 
 def sgd(problem: Problem, gamma: float, T: int, R: int, rng: np.random.Generator, checkpoints: np.ndarray | None = None, burn_in: int | None = None) -> Trace:

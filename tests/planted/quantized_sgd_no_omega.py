@@ -12,12 +12,15 @@ Guarantee (upper; tight up to a constant on H = L I):
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import sympy as sp
 
 from problems.quadratic import Quadratic
 from ratecheck.algorithms.sgd import quantized_sgd
-from ratecheck.compressors import QSGD, Compressor, Identity, RandomK
+from ratecheck.compressors import QSGD, Compressor, Identity, RandomK, Sign
+from ratecheck.falsify import SearchSpace
 from ratecheck.theorem import (
     FAIL, BoundHolds, Exponent, L, MeanEquals, R0, Ratio, Sweep, T, Theorem, epsilon, gamma, omega, sigma,
 )
@@ -33,7 +36,8 @@ D = 20  # dimension of every instance below
 def compressor(name: str) -> Compressor:
     """The quantizers of the sweeps: random-k (E1, exact omega = d/k - 1) and QSGD(s) (E2)."""
     kind, _, param = name.partition(":")
-    return {"random_k": lambda: RandomK(int(param)), "qsgd": lambda: QSGD(int(param)), "identity": Identity}[kind]()
+    return {"random_k": lambda: RandomK(int(param)), "qsgd": lambda: QSGD(int(param)), "identity": Identity,
+            "sign": Sign}[kind]()
 
 
 def problem(point: dict) -> Quadratic:
@@ -53,6 +57,8 @@ def run(thm: Theorem, point: dict, R: int, rng: np.random.Generator):
     # can be run at the same gamma for the floor comparison
     omega_ = Q.omega(f.d)
     omega_step = compressor(point.get("Q_step", point["Q"])).omega(f.d)
+    if omega_ is None:  # a biased compressor has no omega: only a planted wrong claim runs one, with omega := 0
+        omega_ = omega_step = 0.0
     constants = {**f.constants, "omega": omega_, "T": T_}
     gamma_ = point.get("fraction", 1.0) * thm.step(point.get("rule", "max"), {**constants, "omega": omega_step})
     grid = np.arange(1, T_ + 1) if point.get("every_step") else log_checkpoints(T_)
@@ -79,6 +85,53 @@ FLOOR = [
     for fr in (0.1, 0.05, 0.025) for q in ("random_k:5", "identity")
 ] + [{"Q": "random_k:5", "fraction": 0.05, "sigma": s_, "T": 6400, "tail": True} for s_ in (0.5, 2.0)]
 N1 = [{"Q": "random_k:1", "rule": "max", "fraction": 6.0, "sigma": 0.0, "T": 300}]  # gamma = 3/(L(1+omega))
+
+
+class DirectionalNoise:
+    """Gaussian noise with E||xi||^2 = sigma^2 exactly, a fraction b of it along the unit vector u and the
+    rest isotropic: covariance sigma^2 (b u u^T + (1 - b) I/d). Any b is allowed by the assumptions."""
+
+    def __init__(self, sigma: float, u: np.ndarray, b: float) -> None:
+        self.sigma, self.u, self.b, self.d = sigma, u, b, u.shape[0]
+        self.sigma2 = sigma**2
+
+    def sample(self, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
+        iso = rng.standard_normal(shape) * self.sigma * np.sqrt((1 - self.b) / self.d)
+        return iso + rng.standard_normal(shape[:-1] + (1,)) * self.sigma * np.sqrt(self.b) * self.u
+
+
+def search_run(thm: Theorem, inst: dict, R: int, rng: np.random.Generator):
+    """One instance of the falsification search: spectrum L i^-p (rotated or not), x0 - x* mixing the
+    top and bottom eigenvectors, noise partly along the top eigenvector, random-k with any k, any
+    gamma <= the declared limit, any T."""
+    d = 16
+    lam = np.arange(1, d + 1, dtype=float) ** (-inst["p"])
+    base = Quadratic(lam, rotate=inst["rotate"] > 0.5, seed=0)
+    Qh = base.Q if base.Q is not None else np.eye(d)
+    a = inst["x0_mix"] * np.pi / 2
+    x0 = base.x_star + np.cos(a) * Qh[:, np.argmax(lam)] + np.sin(a) * Qh[:, np.argmin(lam)]
+    noise = DirectionalNoise(inst["sigma"], Qh[:, np.argmax(lam)], inst["noise_along_top"])
+    f = Quadratic(lam, rotate=inst["rotate"] > 0.5, seed=0, x_star=base.x_star, x0=x0, noise=noise)
+    Q = RandomK(inst["k"])
+    constants = {**f.constants, "omega": Q.omega(d)}
+    gamma_ = inst["fraction"] * thm.step("max", constants)
+    trace = quantized_sgd(f, Q, gamma_, inst["T"], R, rng)
+    trace.constants.update({**constants, "gamma": gamma_})
+    return trace
+
+
+SEARCH = SearchSpace(
+    params={"p": (0.0, 3.0), "rotate": (0.0, 1.0), "x0_mix": (0.0, 1.0), "noise_along_top": (0.0, 1.0), "sigma": (0.0, 2.0),
+            "k": (1, 16), "fraction": (0.01, 1.0), "T": (10, 2000)},
+    run=search_run, integers=frozenset({"k", "T"}), log=frozenset({"fraction", "T"}),
+)
+
+
+def _biased_quantizer(thm: Theorem) -> Theorem:
+    """Planted violated assumption: the same claim for signSGD (biased, no omega), read with omega = 0."""
+    sweeps = [dataclasses.replace(sw, points=[{**p, "Q": "sign"} for p in sw.points], quick_points=[{**p, "Q": "sign"} for p in sw.quick_points])
+              if sw.name == "fixed-step" else sw for sw in thm.sweeps]
+    return dataclasses.replace(thm, sweeps=sweeps)
 
 
 def _growth(constants, t):
@@ -124,7 +177,7 @@ THEOREM = Theorem(
                  description="random-k with k = d/(1+omega), sigma = 0, d = 64; epsilon = L R0/300"),
         Ratio("stationary floor QSGD/SGD -> 1+omega as gamma -> 0", "floor", relation="tight",
               numerator=lambda p: p["Q"] != "identity", denominator=lambda p: p["Q"] == "identity",
-              pair_by="fraction", extrapolate="fraction",
+              pair_by="fraction", extrapolate="fraction", where=lambda p: p["sigma"] == 1.0,
               description="same gamma for both; floor = mean of f over the second half of T = 40 mixing times; "
                           "ratio extrapolated linearly to gamma = 0; prediction: the bound's ratio as T -> infinity"),
         Exponent("stationary floor grows like gamma^1", "floor", mode="final", variable="gamma", measure="tail_subopt",
@@ -138,6 +191,8 @@ THEOREM = Theorem(
         BoundHolds("N1: the bound at gamma = 3/(L(1+omega)) > 2/(L(1+omega))", "n1-large-step", expected=FAIL,
                    description="negative control: the step breaks the hypothesis; uncompressed GD would be stable (gamma < 2/L)"),
     ],
+    search=SEARCH,
+    mutants={"biased-quantizer": _biased_quantizer},
     notes=[
         "QSGD(s)'s omega = min(d/s^2, sqrt(d)/s) is QSGD Lemma 3.1's upper bound; random-k's omega = d/k - 1 is exact.",
         "Predicted exponents, hitting times and ratios are computed from the bound above, so a wrong bound fails its checks.",
