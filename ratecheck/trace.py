@@ -84,6 +84,7 @@ class Recorder:
         self._sum: dict[str, np.ndarray] = {}
         self._tail: dict[str, np.ndarray] = {}
         self._limit: dict[str, np.ndarray] = {}
+        self._cap: dict[str, float] = {}  # the smallest limit of each name: the fast path's one comparison
         self._any_gone = False
         self.values: dict[str, np.ndarray] = {}
         self.diverged_at = np.full(self.R, -1, dtype=np.int64)
@@ -101,8 +102,17 @@ class Recorder:
                 self._sum[name] = np.zeros(self.R)
                 self._limit[name] = BLOWUP * np.maximum(np.abs(v), 1.0)
                 self._tail[name] = np.zeros(self.R)
+                self._cap[name] = self._limit[name].min()
                 for prefix in ("", "avg_") + (("tail_",) if self.burn_in is not None else ()):
                     self.values[prefix + name] = np.empty((self.R, self.t.size))
+            if not self._any_gone and np.abs(v).max() <= self._cap[name]:
+                # fast path: nothing has diverged and every |v| is below the smallest limit (False for NaN)
+                if slot is not None:
+                    self._write(name, slot, t, v, None)
+                self._sum[name] += v
+                if self.burn_in is not None and t >= self.burn_in:
+                    self._tail[name] += v
+                continue
             bad = ~(np.abs(v) <= self._limit[name])  # also catches NaN and inf
             if bad.any():
                 self.diverged_at[bad & (self.diverged_at < 0)] = t
@@ -115,7 +125,7 @@ class Recorder:
                 self._sum[name] += np.where(gone, 0.0, v)
                 if self.burn_in is not None and t >= self.burn_in:
                     self._tail[name] += np.where(gone, 0.0, v)
-            else:  # fast path: nothing has diverged
+            else:  # nothing has diverged (some |v| is above another replica's limit)
                 if slot is not None:
                     self._write(name, slot, t, v, None)
                 self._sum[name] += v
@@ -132,7 +142,7 @@ class Recorder:
             self.values["tail_" + name][:, slot] = tail if gone is None else np.where(gone, np.inf, tail)
 
     def all_diverged(self) -> bool:
-        return bool(np.all(self.diverged_at >= 0))
+        return self._any_gone and bool(np.all(self.diverged_at >= 0))
 
     def trace(self, constants: dict[str, float] | None = None) -> Trace:
         """The Trace; if every replica diverged early the remaining checkpoints are filled with inf."""
