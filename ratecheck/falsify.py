@@ -58,7 +58,7 @@ def ratio_curve(thm: Theorem, space: SearchSpace, instance: dict, R: int, rng: n
     """Checkpoints, mean, standard error and bound of one instance."""
     tr = space.run(thm, instance, R, rng)
     mean, se = fit.mean_se(tr.values[space.measure])
-    b = evaluate(thm.bound, {**tr.constants, "T": tr.t})
+    b = np.broadcast_to(evaluate(thm.bound, {**tr.constants, "T": tr.t}), tr.t.shape)
     return tr.t, mean, se, b
 
 

@@ -20,7 +20,7 @@ from collections.abc import Callable
 
 import sympy as sp
 
-from ratecheck.theorem import Theorem, T, delta, n, omega
+from ratecheck.theorem import T, Theorem, delta, n, omega
 from ratecheck.validate import InputError
 
 NEUTRAL = {omega: 0, delta: 1, n: 1}

@@ -9,7 +9,8 @@ independent replicas, or ``(R, n, d)`` for n clients) and works on the last axis
 
 from __future__ import annotations
 
-from typing import Mapping, Protocol, runtime_checkable
+from collections.abc import Mapping
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 

@@ -22,7 +22,7 @@ import sys
 import tempfile
 import zlib
 from collections.abc import Iterator, Sequence
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -50,7 +50,7 @@ def available() -> list[str]:
     return sorted(kebab(m.name) for m in pkgutil.iter_modules(theorems.__path__) if not m.name.startswith("_"))
 
 
-@lru_cache(maxsize=None)
+@cache
 def load(ref: str) -> Theorem:
     """A theorem by id (``quantized-sgd``), by the path of a Python file that defines THEOREM, or a planted
     mutant of either (``quantized-sgd~faster-T``, see ratecheck.mutate)."""
@@ -104,7 +104,7 @@ def point_seed(master_seed: int, theorem_id: str, sweep: str, point: dict) -> np
     return np.random.SeedSequence(master_seed, spawn_key=key)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _code_hash(theorem_path: str) -> str:
     h = hashlib.sha256()
     roots = [Path(__file__).parent]

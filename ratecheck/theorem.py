@@ -74,8 +74,8 @@ def local_slope(expr: sp.Expr, var: str, env: Mapping[str, Any], v: np.ndarray, 
     """d log(expr) / d log(var) at var = v (central difference in log v; exact for power laws, and it
     also works through Min/Max of the tuned step rules)."""
     v = np.asarray(v, dtype=np.float64)
-    hi = evaluate(expr, {**env, var: v * math.exp(h)})
-    lo = evaluate(expr, {**env, var: v * math.exp(-h)})
+    hi = np.broadcast_to(evaluate(expr, {**env, var: v * math.exp(h)}), v.shape)  # a bound free of var has slope 0
+    lo = np.broadcast_to(evaluate(expr, {**env, var: v * math.exp(-h)}), v.shape)
     with np.errstate(divide="ignore", invalid="ignore"):
         return (np.log(hi) - np.log(lo)) / (2 * h)
 
@@ -83,8 +83,10 @@ def local_slope(expr: sp.Expr, var: str, env: Mapping[str, Any], v: np.ndarray, 
 def limiting_exponent(expr: sp.Expr, var: str, env: Mapping[str, Any], regime: str, v_ref: float) -> float:
     """The exponent of the bound's leading term: the local slope far into the regime (var -> infinity
     for 'large', var -> 0 for 'small'), rounded to a multiple of 1/24 when within 1e-3 of one."""
-    far = v_ref * (1e8 if regime == "large" else 1e-8)
+    far = v_ref * (1e12 if regime == "large" else 1e-12)
     p = float(local_slope(expr, var, env, np.array([far]))[0])
+    if not np.isfinite(p):  # the bound is 0 or infinite there: it claims no power law in var
+        return float("nan")
     q = round(p * 24) / 24
     return q if abs(p - q) < 1e-3 else p
 
@@ -99,7 +101,7 @@ class Sweep:
     Trace of R replicas at that point, whose ``constants`` must hold every constant the checks need."""
 
     name: str
-    run: Callable[["Theorem", dict, int, np.random.Generator], Trace]
+    run: Callable[[Theorem, dict, int, np.random.Generator], Trace]
     points: Sequence[dict]
     R: int
     quick_points: Sequence[dict] | None = None
@@ -230,14 +232,14 @@ class BoundHolds(Check):
         for r in runs:
             t = r.trace.t[r.trace.t >= self.T_min]
             mean, se = fit.mean_se(r.trace.values[self.measure][:, r.trace.t >= self.T_min])
-            rows.append((r, t, mean, se, evaluate(expr, {**r.trace.constants, "T": t})))
+            rows.append((r, t, mean, se, np.broadcast_to(evaluate(expr, {**r.trace.constants, "T": t}), t.shape)))
         m = sum(row[1].size for row in rows)
         worst: dict[str, Any] = {"ratio": -np.inf}
         any_fail, all_pass = False, True
         plot = Plot(f"{self.name}", "T", f"mean {self.measure} / bound (band: simultaneous interval)")
         for r, t, mean, se, b in rows:
             q = fit.t_quantile(self.alpha / m, r.trace.R)
-            with np.errstate(invalid="ignore", over="ignore"):
+            with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
                 lcb, ucb = mean - q * se, mean + q * se
                 ratio = mean / b
             slack = 1e-9 * np.abs(b)
@@ -319,7 +321,7 @@ class Exponent(Check):
         return PASS if hi <= predicted + self.tol else FAIL if lo > predicted + self.tol else INCONCLUSIVE
 
     def _report(self, predicted: float, ci: fit.Interval, v: np.ndarray, window: np.ndarray, extra: dict) -> Outcome:
-        observed = self._judge(predicted, ci) if window.sum() >= 3 else INCONCLUSIVE
+        observed = self._judge(predicted, ci) if window.sum() >= 3 and np.isfinite(predicted) else INCONCLUSIVE
         evidence = {
             "predicted": predicted, "fitted": ci.estimate, "ci_low": ci.low, "ci_high": ci.high,
             "confidence": self.confidence, "tol": self.tol, "relation": self.relation,
@@ -329,7 +331,9 @@ class Exponent(Check):
         summary = (f"slope {ci.estimate:.3f} [{ci.low:.3f}, {ci.high:.3f}] vs predicted {predicted:.3g} "
                    f"({'+-' if self.relation == 'tight' else '<= +'}{self.tol}) over {self.variable} in "
                    f"{evidence['window']}")
-        if window.sum() < 3:
+        if not np.isfinite(predicted):
+            summary = f"the bound is 0 or infinite as {self.variable} -> {'infinity' if self.regime == 'large' else '0'}: no exponent to test; " + summary
+        elif window.sum() < 3:
             summary = f"only {int(window.sum())} points where the predicted term dominates; " + summary
         return Outcome(observed, summary, evidence)
 
@@ -348,7 +352,7 @@ class Exponent(Check):
         ci = fit.loglog_slope(t[window], [X], confidence=self.confidence) if window.sum() >= 3 else fit.Interval(np.nan, np.nan, np.nan)
         out = self._report(predicted, ci, t, window, {"point": r.label})
         mean, se = fit.mean_se(r.trace.values[self.measure])
-        b = evaluate(expr, {**env, "T": t})
+        b = np.broadcast_to(evaluate(expr, {**env, "T": t}), t.shape)
         out.plot = _slope_plot(self, t, mean, se, b, window, ci, predicted, r.label)
         return out
 
@@ -421,7 +425,7 @@ class Exponent(Check):
 
 def _hitting_time(expr: sp.Expr, env: Mapping[str, Any], eps: float) -> float:
     """The T at which the bound reaches eps (solving bound(T) = eps by bracketing in log T)."""
-    g = lambda logT: float(evaluate(expr, {**env, "T": math.exp(logT)})) - eps  # noqa: E731
+    g = lambda logT: float(evaluate(expr, {**env, "T": math.exp(logT)})) - eps
     lo, hi = math.log(1e-9), math.log(1e18)
     if not (g(lo) > 0 > g(hi)):
         return math.inf
@@ -572,7 +576,7 @@ class Theorem:
     checks: list[Check]
     steps: dict[str, sp.Expr] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
-    mutants: dict[str, Callable[["Theorem"], "Theorem"]] = field(default_factory=dict)  # extra planted errors
+    mutants: dict[str, Callable[[Theorem], Theorem]] = field(default_factory=dict)  # extra planted errors
     search: Any = None  # the instance space of `ratecheck falsify` (ratecheck.falsify), if declared
     id: str = ""
     path: str = ""

@@ -32,6 +32,18 @@ def log_checkpoints(T: int, per_decade: int = 12) -> np.ndarray:
     return np.unique(np.round(np.geomspace(1, T, n)).astype(np.int64))
 
 
+def checkpoint_grid(T: int, checkpoints: np.ndarray | None = None) -> np.ndarray:
+    """The steps at which a run of T steps records: ``checkpoints`` (whose last entry must be T) or,
+    by default, log-spaced in 1..T."""
+    T = integer("T", T, low=1)
+    if checkpoints is None:
+        return log_checkpoints(T)
+    grid = np.asarray(checkpoints)
+    if grid.ndim != 1 or grid.size == 0 or grid[-1] != T:
+        raise InputError(f"checkpoints must end at T = {T}, got {checkpoints!r}")
+    return grid
+
+
 @dataclass
 class Trace:
     """Monitored values per replica at checkpoints ``t`` (see the module docstring)."""

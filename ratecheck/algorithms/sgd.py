@@ -11,7 +11,7 @@ import numpy as np
 
 from ratecheck.compressors import Compressor, Identity
 from ratecheck.problem import Problem
-from ratecheck.trace import Recorder, Trace, log_checkpoints
+from ratecheck.trace import Recorder, Trace, checkpoint_grid
 from ratecheck.validate import positive
 
 __all__ = ["monitor", "quantized_sgd", "sgd"]
@@ -35,7 +35,7 @@ def quantized_sgd(
     """R independent runs of x_{t+1} = x_t - gamma Q(g(x_t)) for T steps from problem.x0, recorded at
     ``checkpoints`` (default: log-spaced in 1..T)."""
     gamma = positive("gamma", gamma)
-    rec = Recorder(log_checkpoints(T) if checkpoints is None else checkpoints, R, burn_in)
+    rec = Recorder(checkpoint_grid(T, checkpoints), R, burn_in)
     x = np.tile(problem.x0, (R, 1))
     with np.errstate(over="ignore", invalid="ignore"):
         for t in range(rec.T + 1):
