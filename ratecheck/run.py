@@ -2,10 +2,12 @@
 
 Every sweep point gets its own generator from ``SeedSequence(master_seed, spawn_key=hash(theorem, sweep,
 point))``, so a point's numbers never depend on which worker runs it or in which order. Each finished
-point is written atomically (temporary file + ``os.replace``) to ``.ratecheck-cache/<theorem>/<key>.npz``,
-where the key hashes the theorem's declared step rules, the sweep, the point, R, the seed and the
-source code of the engine, the problems and the theorem file; ``resume=True`` reuses what is there, so a
-killed run loses no finished point.
+point is written atomically (temporary file + ``os.replace``) to
+``.ratecheck-cache/<theorem>/<key>-<steps>.npz``, where the key hashes the sweep, the point, R, the seed
+and the source code of the engine, the problems and the theorem file, and <steps> hashes the step rules
+the run read (``<key>.rules.json`` lists them): a planted mutant that changes only the bound, or a step
+rule this point does not use, reuses the run. ``resume=True`` reuses what is there, so a killed run loses
+no finished point.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import sympy as sp
 
-from ratecheck.theorem import Run, Theorem, clean
+from ratecheck.theorem import STEPS_READ, Run, Theorem, clean
 from ratecheck.trace import Trace
 from ratecheck.validate import InputError
 
@@ -121,20 +123,39 @@ def _code_hash(theorem_path: str) -> str:
 
 
 def cache_key(thm: Theorem, sweep: str, point: dict, R: int, seed: int) -> str:
-    # a run may read the theorem's step rules (gamma = a fraction of the declared limit), never its bound:
-    # mutants that change only the bound reuse the runs, mutants that change a step rule rerun them
-    declared = {"steps": {k: sp.srepr(v) for k, v in sorted(thm.steps.items())}}
-    blob = json.dumps([thm.id.partition("~")[0], declared, sweep, canonical(point), R, seed, _code_hash(thm.path)], sort_keys=True)
+    """The key of a sweep point's run, before the step rules: the base theorem, the sweep, the point, R,
+    the seed and the source code. A run may read the theorem's step rules (gamma = a fraction of the
+    declared limit), never its bound, so mutants that change only the bound reuse the runs."""
+    blob = json.dumps([thm.id.partition("~")[0], sweep, canonical(point), R, seed, _code_hash(thm.path)], sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:24]
 
 
-def _cache_path(thm: Theorem, key: str) -> Path:
-    return CACHE_DIR.resolve() / thm.id.partition("~")[0] / f"{key}.npz"  # absolute: remote workers write it
+def _steps_key(thm: Theorem, key: str, rules: Sequence[str]) -> str | None:
+    """The key completed with the expressions of the step rules the run read (None if one is gone)."""
+    if any(r not in thm.steps for r in rules):
+        return None
+    blob = json.dumps([key, {r: sp.srepr(thm.steps[r]) for r in sorted(rules)}], sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:24]
+
+
+def _cache_dir(thm: Theorem) -> Path:
+    return CACHE_DIR.resolve() / thm.id.partition("~")[0]  # absolute: remote workers write it
+
+
+def _cached(thm: Theorem, key: str) -> Trace | None:
+    """The finished run of this point under this theorem's step rules, if the cache has it: the point's
+    ``<key>.rules.json`` lists the rules its run read, ``<key>-<steps key>.npz`` holds the trace."""
+    folder = _cache_dir(thm)
+    try:
+        full = _steps_key(thm, key, json.loads((folder / f"{key}.rules.json").read_text()))
+        return None if full is None else Trace.from_bytes((folder / f"{key}-{full}.npz").read_bytes())
+    except Exception:  # missing or damaged: recompute
+        return None
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".npz")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -148,14 +169,22 @@ def _write_atomic(path: Path, data: bytes) -> None:
 # running
 
 
-def _run_point(ref: str, sweep: str, point: dict, R: int, seed: int, key: str, cache_path: str) -> bytes:
-    """One sweep point, in a worker: load the theorem (by id or path), run, write the cache, return."""
+def _run_point(ref: str, sweep: str, point: dict, R: int, seed: int, key: str, cache: str) -> bytes:
+    """One sweep point, in a worker: load the theorem (by id or path), run, write the cache (the
+    caller's folder ``cache``: a remote worker has its own environment), return."""
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     thm = load(ref)
     rng = np.random.default_rng(point_seed(seed, thm.id.partition("~")[0], sweep, point))  # mutants: same draws
-    trace = thm.sweep(sweep).run(thm, dict(point), R, rng)
+    read: set[str] = set()
+    token = STEPS_READ.set(read)
+    try:
+        trace = thm.sweep(sweep).run(thm, dict(point), R, rng)
+    finally:
+        STEPS_READ.reset(token)
     data = trace.to_bytes()
-    _write_atomic(Path(cache_path), data)
+    folder = Path(cache)
+    _write_atomic(folder / f"{key}.rules.json", json.dumps(sorted(read)).encode())
+    _write_atomic(folder / f"{key}-{_steps_key(thm, key, sorted(read))}.npz", data)
     return data
 
 
@@ -182,21 +211,18 @@ def run_theorem(
         points, R = sw.plan(quick)
         for p in points:
             key = cache_key(thm, sw.name, p, R, seed)
-            path = _cache_path(thm, key)
-            if resume and path.is_file():
-                try:
-                    done[key] = Trace.from_bytes(path.read_bytes())
-                    continue
-                except Exception:  # a damaged file: recompute it
-                    pass
-            tasks.append((sw.name, p, R, key, str(path)))
+            hit = _cached(thm, key) if resume else None
+            if hit is not None:
+                done[key] = hit
+            else:
+                tasks.append((sw.name, p, R, key))
     bar = tqdm(total=len(tasks), desc=f"{thm.id}", unit="pt", disable=not progress or not tasks, leave=False)
     if tasks:
         jobs_ = 1 if len(tasks) == 1 else jobs
         sequential = jobs_ == 1 and backend != "dask"  # dask: always on the cluster, whatever --jobs
         with parallel_config(backend="sequential" if sequential else backend, n_jobs=-1 if backend == "dask" else jobs_):
-            outs = Parallel(return_as="generator")(delayed(_run_point)(ref, s_, p, R, seed, key, path) for s_, p, R, key, path in tasks)
-            for (s_, p, R, key, _), data in zip(tasks, outs):
+            outs = Parallel(return_as="generator")(delayed(_run_point)(ref, s_, p, R, seed, key, str(_cache_dir(thm))) for s_, p, R, key in tasks)
+            for (s_, p, R, key), data in zip(tasks, outs):
                 done[key] = Trace.from_bytes(data)
                 bar.update(1)
     bar.close()

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import difflib
 import math
+from contextvars import ContextVar
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -561,6 +562,8 @@ class MeanEquals(Check):
 # ----------------------------------------------------------------------------------------------------
 # the declaration
 
+STEPS_READ: ContextVar[set[str] | None] = ContextVar("STEPS_READ", default=None)  # set by the runner
+
 
 @dataclass
 class Theorem:
@@ -582,9 +585,13 @@ class Theorem:
     path: str = ""
 
     def step(self, rule: str, constants: Mapping[str, Any]) -> float:
-        """The step size of the named rule at these constants (e.g. rule 'max' = 1/(2L(1+omega)))."""
+        """The step size of the named rule at these constants (e.g. rule 'max' = 1/(2L(1+omega))). The
+        runner notes which rules a run reads, so a mutant that changes another rule reuses the run."""
         if rule not in self.steps:
             raise InputError(f"unknown step rule {rule!r}; the theorem declares {sorted(self.steps)}")
+        read = STEPS_READ.get()
+        if read is not None:
+            read.add(rule)
         value = float(evaluate(self.steps[rule], constants))
         if not (np.isfinite(value) and value > 0):
             raise InputError(f"step rule {rule!r} gives gamma={value!r} at {dict(constants)}: gamma must be a positive number")
