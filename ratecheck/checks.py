@@ -1,13 +1,15 @@
 """Check kinds beyond those of ratecheck.theorem (DESIGN.md, "Checks and the statistical method").
 
-* ``WithinRounding``: an exact identity, recorded per replica as a relative discrepancy, holds to
-  floating-point accuracy at every checkpoint (e.g. the virtual-sequence identity of EF-SGD).
+* ``WithinRounding``: an exact identity, recorded per replica as a relative discrepancy (or a per-sample
+  inequality as its positive part), holds to floating-point accuracy at every checkpoint (the
+  virtual-sequence identity of EF-SGD; PowerSGD's all-reduce linearity, T3.1 P1).
 * ``StepInequality``: a per-step inequality between consecutive checkpoints t and t+1 (a lemma of a proof,
   e.g. Lemma 12.6 or the recursion of Lemma 12.7, lecture seed 004), declared as a sympy relation in the
   measures at t (``e2``), at t+1 (``e2_next``) and the constants. Linear in the measures, so the mean over
   replicas of (lhs - rhs) estimates E lhs - E rhs exactly.
-* ``Converges``: the mean measure at the last checkpoint is below a declared threshold (negative controls
-  "compression without error feedback does not converge" and their error-feedback twins).
+* ``Converges``: the mean measure at the last checkpoint is below a declared threshold and no replica
+  diverged (negative controls "compression without error feedback does not converge" and their
+  error-feedback twins; EF-PowerSGD contracting at every tuned step).
 * ``UniformBoundHolds``: ``BoundHolds`` for a bound that does not depend on T (a bound "at every t", e.g.
   Lemma 12.7); ratecheck.theorem.BoundHolds indexes the evaluated bound per checkpoint and fails on the
   0-d array such a bound evaluates to.
@@ -77,20 +79,24 @@ class WithinRounding(Check):
         if not runs:
             return Outcome(INCONCLUSIVE, "no runs selected", {})
         worst, where, rows = -np.inf, None, []
-        plot = Plot(self.name, "t", f"max over replicas of {self.measure}")
-        for r in runs:
+        by_point = all(r.trace.t.size == 1 for r in runs)  # one checkpoint per run: plot against the point
+        plot = Plot(self.name, "point" if by_point else "t", f"max over replicas of {self.measure}", logx=not by_point)
+        for i, r in enumerate(runs):
             X = r.trace.values[self.measure]
             per_t = np.max(np.where(np.isfinite(X), X, np.inf), axis=0)
             m = float(per_t.max())
-            rows.append({"point": r.label, "max": m})
+            rows.append({"point": r.label, "max": m, "median": float(np.median(X))})
             if m > worst:
                 worst, where = m, {"point": r.label, "t": int(r.trace.t[int(np.argmax(per_t))])}
-            if len(plot.series) < 6:
+            if by_point:
+                plot.add(r.label, [i], [max(m, 1e-300)], "data")
+            elif len(plot.series) < 6:
                 plot.add(r.label, r.trace.t, np.maximum(per_t, 1e-20), "data")
-        t_all = np.unique(np.concatenate([r.trace.t for r in runs]))
-        plot.add(f"tolerance {self.tol:g}", t_all, np.full(t_all.shape, self.tol), "bound")
+        xs = [0, len(runs) - 1] if by_point else np.unique(np.concatenate([r.trace.t for r in runs]))
+        plot.add(f"tolerance {self.tol:g}", xs, np.full(len(xs), self.tol), "bound")
         observed = PASS if worst <= self.tol else FAIL
-        summary = f"max {self.measure} = {worst:.3g} (tolerance {self.tol:g}) at {where['point']}, t={where['t']}"
+        summary = (f"max {self.measure} = {worst:.3g} (tolerance {self.tol:g}) at {where['point']}, t={where['t']}; "
+                   f"{len(runs)} points")
         return Outcome(observed, summary, {"max": worst, "where": where, "tol": self.tol, "runs": rows}, plot)
 
 

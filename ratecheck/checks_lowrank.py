@@ -1,10 +1,8 @@
 """Check kinds for low-rank compression statements (THEOREMS.md T3.1; DESIGN.md "Checks and the statistical
 method"), generic enough for any theorem that states an identity, a bound on an expectation, a geometric
-rate or an observational contrast.
+rate or an observational contrast. (Identities to rounding and "ends below a threshold" are
+ratecheck.checks.WithinRounding and ratecheck.checks.Converges.)
 
-* ``ExactIdentity``: an identity recorded per replica as a relative discrepancy (>= 0) holds to rounding:
-  max over replicas and checkpoints <= ``tol`` (PASS), else FAIL. Deterministic, no interval (T3.1 P1
-  all-reduce linearity; per-sample inequalities recorded as their positive part).
 * ``MeanVersusBound``: the mean of a measure at the last checkpoint against a declared sympy expression in
   the constants. relation 'lower' (the claim: mean >= bound): FAIL when a one-sided upper confidence limit
   lies below the bound, PASS when every lower limit is above it (Bonferroni over the points);
@@ -16,9 +14,6 @@ rate or an observational contrast.
   The fit is of the replica mean of log(measure), i.e. of the geometric mean: per replica the measure is
   c_r * q^t with a random prefactor c_r (the initial query's alignment) whose plain mean can be dominated
   by a few replicas with a nearly orthogonal start, while E log c_r is finite.
-* ``EndsBelow``: the mean of a measure at the last checkpoint is below a declared expression (e.g. R0:
-  the iterates contracted), no replica diverged; FAIL on divergence or when the lower confidence limit is
-  above it.
 * ``Observation``: an observational contrast the catalog does not back by a theorem (T3.1 (f)). It
   computes and reports the numbers; it asserts nothing about their direction. PASS means only that the
   contrast was measured (every selected run finite, no divergence); a non-finite run gives INCONCLUSIVE.
@@ -52,43 +47,13 @@ from ratecheck.theorem import (
 )
 from ratecheck.validate import InputError
 
-__all__ = ["EndsBelow", "ExactIdentity", "GeometricRate", "MeanVersusBound", "Observation"]
+__all__ = ["GeometricRate", "MeanVersusBound", "Observation"]
 
 
 def _expr(check: Check, thm: Theorem) -> sp.Expr:
     if check.bound is None:
         raise InputError(f"check {check.name!r} needs a declared `bound` expression")
     return check.the_bound(thm)
-
-
-@dataclass
-class ExactIdentity(Check):
-    """max over replicas and checkpoints of ``measure`` (a relative discrepancy >= 0, or the positive part
-    of a per-sample inequality) is at most ``tol``: PASS, else FAIL. ``tol`` is a multiple of the unit
-    roundoff (2.2e-16) large enough for the conditioning of the computation it checks."""
-
-    measure: str = "gap"
-    tol: float = 1e-9
-    relation: str = "exact"
-    kind: ClassVar[str] = "exact identity"
-
-    def evaluate(self, thm: Theorem, results: Mapping[str, list[Run]]) -> Outcome:
-        runs = self.runs(results)
-        if not runs:
-            return Outcome(INCONCLUSIVE, "no runs selected", {})
-        worst, where, rows = -math.inf, None, []
-        plot = Plot(self.name, "point", f"max over replicas of {self.measure}", logx=False)
-        for i, r in enumerate(runs):
-            X = r.trace.values[self.measure]
-            m = float(np.max(np.where(np.isfinite(X), X, np.inf)))
-            rows.append({"point": r.label, "max": m, "median": float(np.median(X))})
-            if m > worst:
-                worst, where = m, r.label
-            plot.add(r.label, [i], [max(m, 1e-300)], "data")
-        plot.add(f"tolerance {self.tol:g}", [0, len(runs) - 1], [self.tol, self.tol], "bound")
-        observed = PASS if worst <= self.tol else FAIL
-        summary = f"max {self.measure} = {worst:.3g} (tolerance {self.tol:g}) at ({where}); {len(runs)} points"
-        return Outcome(observed, summary, {"tol": self.tol, "worst": worst, "worst_point": where, "runs": rows}, plot)
 
 
 @dataclass
@@ -210,44 +175,6 @@ class GeometricRate(Check):
         else:
             summary = "no point with 3 checkpoints in the window"
         return Outcome(observed, summary, {"tol_relative": self.tol, "t_min": str(self.t_min), "floor": self.floor, "runs": rows}, plot)
-
-
-@dataclass
-class EndsBelow(Check):
-    """Every selected run ends with mean ``measure`` below ``bound`` (evaluated at its constants and T):
-    PASS when every upper confidence limit is below it and no replica diverged, FAIL on divergence or
-    when a lower confidence limit is above it (Bonferroni over points), INCONCLUSIVE otherwise."""
-
-    measure: str = "dist2"
-    alpha: float = 1e-3
-    kind: ClassVar[str] = "ends below"
-
-    def evaluate(self, thm: Theorem, results: Mapping[str, list[Run]]) -> Outcome:
-        runs = self.runs(results)
-        if not runs:
-            return Outcome(INCONCLUSIVE, "no runs selected", {})
-        expr = _expr(self, thm)
-        rows, any_fail, all_pass = [], False, True
-        plot = Plot(self.name, "t", f"mean {self.measure}")
-        for r in runs:
-            mean, se = (float(a[0]) for a in fit.mean_se(r.trace.values[self.measure][:, -1:]))
-            q = fit.t_quantile(self.alpha / len(runs), r.trace.R)
-            b = float(evaluate(expr, {**r.trace.constants, "T": r.trace.T}))
-            diverged = r.trace.first_divergence()
-            any_fail |= diverged is not None or mean - q * se > b
-            all_pass &= diverged is None and mean + q * se <= b
-            rows.append({"point": r.label, "final_mean": mean, "se": se, "bound": b, "ratio": mean / b if b else math.inf,
-                         "first_divergence": diverged})
-            if len(plot.series) < 8:
-                plot.add(r.label, r.trace.t, fit.mean_se(r.trace.values[self.measure])[0], "data")
-                plot.add(f"bound ({r.label})", r.trace.t, np.full(r.trace.t.shape, b), "bound")
-        observed = FAIL if any_fail else PASS if all_pass else INCONCLUSIVE
-        worst = max(rows, key=lambda x: x["ratio"])
-        summary = f"max final mean/bound = {worst['ratio']:.3g} at ({worst['point']})"
-        div = [x for x in rows if x["first_divergence"] is not None]
-        if div:
-            summary += f"; diverged at step {div[0]['first_divergence']} ({div[0]['point']})"
-        return Outcome(observed, summary, {"alpha": self.alpha, "runs": rows}, plot)
 
 
 @dataclass

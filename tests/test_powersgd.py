@@ -27,7 +27,8 @@ from ratecheck.algorithms.powersgd import (
     local_compress_then_average,
     orthogonalize,
 )
-from ratecheck.checks_lowrank import EndsBelow, ExactIdentity, GeometricRate, MeanVersusBound, Observation
+from ratecheck.checks import Converges, WithinRounding
+from ratecheck.checks_lowrank import GeometricRate, MeanVersusBound, Observation
 from ratecheck.compressors import PowerSGD
 from ratecheck.theorem import FAIL, INCONCLUSIVE, PASS, Run, T, Theorem
 from ratecheck.trace import Trace
@@ -225,13 +226,13 @@ def test_exact_identity_ends_below_and_observation() -> None:
     t = np.array([1, 2])
     ok = _runs({"g": np.full((3, 2), 1e-15)}, t, {})
     bad = _runs({"g": np.array([[1e-15, 1e-15], [1e-15, 1e-6], [0, 0]])}, t, {})
-    assert ExactIdentity("e", "s", measure="g", tol=1e-12).evaluate(THM, ok).observed == PASS
-    assert ExactIdentity("e", "s", measure="g", tol=1e-12).evaluate(THM, bad).observed == FAIL
+    assert WithinRounding("e", "s", measure="g", tol=1e-12).evaluate(THM, ok).observed == PASS
+    assert WithinRounding("e", "s", measure="g", tol=1e-12).evaluate(THM, bad).observed == FAIL
     R0_ = sp.Symbol("R0", positive=True)
     below = _runs({"d": np.array([[1.0, 0.1], [1.0, 0.12], [1.0, 0.11]])}, t, {"R0": 1.0})
-    assert EndsBelow("b", "s", measure="d", bound=R0_).evaluate(THM, below).observed == PASS
+    assert Converges("b", "s", measure="d", bound=R0_).evaluate(THM, below).observed == PASS
     diverged = _runs({"d": np.array([[1.0, np.inf], [1.0, 0.12], [1.0, 0.11]])}, t, {"R0": 1.0}, np.array([2, -1, -1]))
-    assert EndsBelow("b", "s", measure="d", bound=R0_).evaluate(THM, diverged).observed == FAIL
+    assert Converges("b", "s", measure="d", bound=R0_).evaluate(THM, diverged).observed == FAIL
     seen = Observation("o", "s", observe=lambda runs: ("fine", {"n": len(runs)}, None))
     assert seen.evaluate(THM, below).observed == PASS
     assert seen.evaluate(THM, diverged).observed == INCONCLUSIVE

@@ -41,7 +41,8 @@ from ratecheck.algorithms.powersgd import (
     orthogonalize,
     relative_gap,
 )
-from ratecheck.checks_lowrank import EndsBelow, ExactIdentity, GeometricRate, MeanVersusBound, Observation
+from ratecheck.checks import Converges, WithinRounding
+from ratecheck.checks_lowrank import GeometricRate, MeanVersusBound, Observation
 from ratecheck.compressors import PowerSGD
 from ratecheck.theorem import FAIL, R0, Exponent, L, Plot, Ratio, Run, Sweep, T, Theorem, gamma, sigma
 from ratecheck.trace import Trace
@@ -343,13 +344,13 @@ THEOREM = Theorem(
         Sweep("contrasts", run_ef, CONTRAST, R=100, quick_points=CONTRAST_QUICK, quick_R=32),
     ],
     checks=[
-        ExactIdentity("P1: all-reduce output = compression of the mean (fixed Q)", "p1-allreduce", measure="gap_allreduce", tol=1e-9,
+        WithinRounding("P1: all-reduce output = compression of the mean (fixed Q)", "p1-allreduce", measure="gap_allreduce", tol=1e-9,
                       description="[DERIVED, exact] max|allreduce(M_1..M_W; Q) - C_Q(Mbar)| / max|Mbar| over W in {2, 8}, r in {1, 3}, "
                                   "Gaussian, heterogeneous (10^+-3) and nearly rank-1 workers; C_Q is compressors.PowerSGD.step, an "
                                   "independent implementation. tol 1e-9 = 4.5e6 unit roundoffs, room for ill-conditioned QR"),
-        ExactIdentity("P1 along EF-PowerSGD runs", "ef-tuned", measure="allreduce_gap", tol=1e-9, where=is_ps,
+        WithinRounding("P1 along EF-PowerSGD runs", "ef-tuned", measure="allreduce_gap", tol=1e-9, where=is_ps,
                       description="the same identity at every checkpoint of every EF-PowerSGD run (error-compensated inputs)"),
-        ExactIdentity("P1 applied to local orthogonalization (nonlinear variant)", "p1-allreduce", measure="gap_local", tol=1e-9,
+        WithinRounding("P1 applied to local orthogonalization (nonlinear variant)", "p1-allreduce", measure="gap_local", tol=1e-9,
                       expected=FAIL,
                       description="negative control: each worker orthogonalizes its own P_w and the server averages; not linear in "
                                   "M_w, so the identity must fail"),
@@ -357,7 +358,7 @@ THEOREM = Theorem(
                         where=lambda p: p["rank"] == 1,
                         description="[DERIVED, catalog T3.1 P2] one step from a fresh N(0, 1) query; identity (8, 40), Gaussian 30x40, "
                                     "near-flat 20x20, spiked 30x40; one-sided, family-wise false-FAIL rate 1e-3"),
-        ExactIdentity("P2 per sample: captured >= ||M Pi_Q||^2/||M||^2 (rank 1: q^T A q/(|q|^2 tr A))", "p2-fresh-query",
+        WithinRounding("P2 per sample: captured >= ||M Pi_Q||^2/||M||^2 (rank 1: q^T A q/(|q|^2 tr A))", "p2-fresh-query",
                       measure="cs_violation", tol=1e-12,
                       description="rank 1: the catalog's Cauchy-Schwarz step [DERIVED]; rank r: ||P^P^^T M|| >= ||M Pi_Q|| because "
                                   "M Pi_Q has its columns in span(MQ) (derivation in compressors.PowerSGD.expected_delta_lower)"),
@@ -385,7 +386,7 @@ THEOREM = Theorem(
                       t_min=P3_T_MIN, floor=1e-22, tol=0.05,
                       description="[DERIVED here] best rank-r energy minus captured energy = sum of (sigma_i^2 - sigma_j^2) times "
                                   "squared sines: the square of the subspace error, hence twice the exponent"),
-        ExactIdentity("P3: captured energy never exceeds the best rank-r energy (Eckart-Young)", "p3-warm-start", measure="excess",
+        WithinRounding("P3: captured energy never exceeds the best rank-r energy (Eckart-Young)", "p3-warm-start", measure="excess",
                       tol=1e-12, description="positive part of captured - best, over ||M||^2, at every step"),
         GeometricRate("P3 read as energy error ~ (sigma_{r+1}/sigma_r)^{2t}", "p3-warm-start", measure="gap", bound=ANGLE_RATE,
                       t_min=P3_T_MIN, floor=1e-22, tol=0.05, expected=FAIL,
@@ -402,7 +403,7 @@ THEOREM = Theorem(
               where=lambda p: p["T"] >= 1000, subs={"gamma": "tuned"}, tol=0.05,
               description="lecture Thm 12.4 remark / catalog T2 (e): with EF, delta enters only the higher-order terms, so the ratio "
                           "of averaged suboptimalities tends to the ratio of the leading terms, 1; extrapolated linearly in 1/sqrt(T)"),
-        EndsBelow("EF-PowerSGD and SGD contract at every tuned step, including the cap 1/(2L)", "ef-tuned", measure="dist2", bound=R0,
+        Converges("EF-PowerSGD and SGD contract at every tuned step, including the cap 1/(2L)", "ef-tuned", measure="dist2", bound=R0,
                   description="E||x_T - x*||^2 < R0 at every point, T = 16 (gamma = 1/(2L), the cap) to 32000; no divergence"),
         Observation("Observation (f)(i): warm start vs fresh query at r = 1", "contrasts", observe=observe_warm_start,
                     description="catalog T3.1 (f)(i), observational (not theorem-backed): expect a slower transient without warm start. "
