@@ -26,7 +26,8 @@ from ratecheck.validate import InputError
 NEUTRAL = {omega: 0, delta: 1, n: 1}
 
 
-def _map_bounds(thm: Theorem, f: Callable[[sp.Expr], sp.Expr]) -> Theorem:
+def map_bounds(thm: Theorem, f: Callable[[sp.Expr], sp.Expr]) -> Theorem:
+    """The theorem with ``f`` applied to its bound and to every check's own bound (for a theorem's own mutants)."""
     checks = [dataclasses.replace(c, bound=None if c.bound is None else f(c.bound)) for c in thm.checks]
     return dataclasses.replace(thm, bound=f(thm.bound), checks=checks)
 
@@ -40,9 +41,9 @@ def mutations(thm: Theorem) -> dict[str, Callable[[Theorem], Theorem]]:
     out: dict[str, Callable[[Theorem], Theorem]] = {}
     for sym, value in NEUTRAL.items():
         if any(b.subs(sym, value) != b for b in _all_bounds(thm)):
-            out[f"drop-{sym}"] = lambda t, sym=sym, value=value: _map_bounds(t, lambda b: b.subs(sym, value))
+            out[f"drop-{sym}"] = lambda t, sym=sym, value=value: map_bounds(t, lambda b: b.subs(sym, value))
     if any(T in b.free_symbols for b in _all_bounds(thm)):
-        out["faster-T"] = lambda t: _map_bounds(t, lambda b: b.subs(T, T**2))
+        out["faster-T"] = lambda t: map_bounds(t, lambda b: b.subs(T, T**2))
     for rule in thm.steps:
         out[f"step-x8-{rule}"] = lambda t, rule=rule: dataclasses.replace(t, steps={**t.steps, rule: 8 * t.steps[rule]})
     out.update(getattr(thm, "mutants", None) or {})

@@ -24,6 +24,7 @@ Guarantees:
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -139,7 +140,7 @@ def run(thm: Theorem, point: dict, R: int, rng: np.random.Generator):
     T_ = point["T"]
     d_ = int(f.d)
     n_ = point.get("n")
-    delta_ = C.delta(d_)
+    delta_ = point.get("claimed_delta", C.delta(d_))  # claimed_delta: a planted violated assumption (_not_contractive)
     omega_ = C.omega(d_)
     constants = {**f.constants, "T": T_, "delta": 1.0 if point.get("ef") is False else (delta_ if delta_ is not None else float("nan")),
                  "omega": 0.0 if omega_ is None else omega_, "bits": C.bits(d_), "k": float(getattr(C, "k", d_))}
@@ -199,6 +200,22 @@ N1 = [{"problem": "n1-sign", "C": c, "ef": ef, "gamma": 0.02, "T": 1000} for c, 
 N2 = [{"problem": "n2-top1", "n": 3, "C": "top_k:1", "ef": ef, "gamma": 0.05, "T": 1000} for ef in (False, True)]
 
 ef_rk5 = lambda p: p["C"] == "random_k_u:5"
+
+
+def _not_contractive(thm: Theorem) -> Theorem:
+    """Planted violated assumption (Definition 12.3): the lemma runs use scaled random-k, (d/k) x_S, which is
+    unbiased but not a delta-compressor (E||C(x) - x||^2 = (d/k - 1)||x||^2 > ||x||^2), while the theorem is
+    told delta = k/d as for the unscaled one. The error buffer then grows geometrically."""
+
+    def swap(p: dict) -> dict:
+        if not p["C"].startswith("random_k_u:"):
+            return p
+        k_ = int(p["C"].partition(":")[2])
+        return {**p, "C": f"random_k:{k_}", "claimed_delta": k_ / p.get("d", 20)}
+
+    sweeps = [dataclasses.replace(sw, points=[swap(p) for p in sw.points]) if sw.name == "lemmas" else sw for sw in thm.sweeps]
+    return dataclasses.replace(thm, sweeps=sweeps)
+
 
 THEOREM = Theorem(
     title="Error feedback (EF-SGD) with a biased delta-compressor: one worker and n workers",
@@ -314,6 +331,7 @@ THEOREM = Theorem(
         Converges("N2 twin: top-1 with error feedback (a memory e_i per worker) converges", "n2-top1", bound=CONVERGED,
                   where=lambda p: p["ef"], description="the same instance and step with error feedback"),
     ],
+    mutants={"not-contractive": _not_contractive},
     notes=[
         "Thm 12.5, Lemmas 12.6/12.7 and their constants are from the full proofs in seed 004 [SEED-4]; checked with explicit constants.",
         ("Thm 12.4's rate form R0/(gamma T) + gamma sigma^2 + (1-delta) L gamma^2 sigma^2/delta^2 and its tuned form are DERIVED in "
