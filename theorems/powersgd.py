@@ -28,9 +28,8 @@ the catalog gives EF-PowerSGD no explicit constant, so no "bound holds" is asser
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import dataclasses
+from collections.abc import Sequence
 
 import numpy as np
 import sympy as sp
