@@ -38,6 +38,7 @@ from ratecheck.algorithms.error_feedback import ef_sgd, ef_sgd_workers
 from ratecheck.algorithms.sgd import quantized_sgd
 from ratecheck.checks import BoundRatio, Converges, StepInequality, UniformBoundHolds, WithinRounding
 from ratecheck.compressors import Compressor, Identity, RandomK, ScaledSign, Sign, TopK
+from ratecheck.falsify import SearchSpace
 from ratecheck.theorem import (
     F0,
     FAIL,
@@ -201,6 +202,38 @@ N2 = [{"problem": "n2-top1", "n": 3, "C": "top_k:1", "ef": ef, "gamma": 0.05, "T
 
 ef_rk5 = lambda p: p["C"] == "random_k_u:5"
 
+# ----------------------------------------------------------------------------------------------------
+# falsification search (ratecheck falsify error-feedback): the instances Thm 12.5 allows
+
+COMPRESSORS = ("random_k_u", "top_k", "scaled_sign")
+
+
+def search_run(thm: Theorem, inst: dict, R: int, rng: np.random.Generator):
+    """One instance for Thm 12.5: pseudo-Huber in dimension d (B^2 = d kappa^2 + sigma^2 certified), kappa
+    and R0 free, x0 - x* between spread evenly over the coordinates (top-k's worst case) and one-hot,
+    any of unscaled random-k / top-k (k = ceil(k_frac d)) / scaled sign, any gamma <= 1/(4L), any T."""
+    d_ = inst["d"]
+    a = inst["x0_spread"] * np.pi / 2
+    u = np.cos(a) * np.full(d_, 1 / math.sqrt(d_)) + np.sin(a) * np.eye(d_)[0]
+    x_star = np.zeros(d_)
+    f = PseudoHuber(d_, kappa=inst["kappa"], x_star=x_star, x0=x_star + math.sqrt(inst["R0"]) * u / np.linalg.norm(u),
+                    noise=inst["sigma"], seed=0)
+    kind = COMPRESSORS[min(int(inst["compressor"]), len(COMPRESSORS) - 1)]
+    k_ = max(1, math.ceil(inst["k_frac"] * d_))
+    C = compressor(kind if kind == "scaled_sign" else f"{kind}:{k_}")
+    constants = {**f.constants, "delta": C.delta(d_)}
+    gamma_ = inst["fraction"] * thm.step("thm125", constants)
+    trace = ef_sgd(f, C, gamma_, inst["T"], R, rng, measures=("subopt",))
+    trace.constants.update({**constants, "gamma": gamma_, "T": inst["T"]})
+    return trace
+
+
+SEARCH = SearchSpace(
+    params={"d": (2, 64), "kappa": (0.1, 10.0), "R0": (0.01, 1e4), "x0_spread": (0.0, 1.0), "sigma": (0.0, 4.0),
+            "compressor": (0.0, 2.999), "k_frac": (0.01, 1.0), "fraction": (0.01, 1.0), "T": (10, 2000)},
+    run=search_run, integers=frozenset({"d", "T"}), log=frozenset({"kappa", "R0", "fraction", "T"}),
+)
+
 
 def _not_contractive(thm: Theorem) -> Theorem:
     """Planted violated assumption (Definition 12.3): the lemma runs use scaled random-k, (d/k) x_S, which is
@@ -331,6 +364,7 @@ THEOREM = Theorem(
         Converges("N2 twin: top-1 with error feedback (a memory e_i per worker) converges", "n2-top1", bound=CONVERGED,
                   where=lambda p: p["ef"], description="the same instance and step with error feedback"),
     ],
+    search=SEARCH,
     mutants={"not-contractive": _not_contractive},
     notes=[
         "Thm 12.5, Lemmas 12.6/12.7 and their constants are from the full proofs in seed 004 [SEED-4]; checked with explicit constants.",
