@@ -276,7 +276,7 @@ THEOREM = Theorem(
         Sweep("tuned", run, TUNED, R=200, quick_points=TUNED_QUICK, quick_R=150),
         Sweep("nonconvex-T", run, NC_T, R=40, quick_points=NC_T[:3], quick_R=30),
         Sweep("nonconvex-n", run, NC_N, R=40, quick_R=30),
-        Sweep("nonconvex-delta", run, NC_DELTA, R=12, quick_points=[dict(p, T=6000) for p in NC_DELTA], quick_R=8),
+        Sweep("nonconvex-delta", run, NC_DELTA, R=24, quick_points=[dict(p, T=6000) for p in NC_DELTA], quick_R=16),
         Sweep("n1-sign", run, N1, R=50, quick_R=50),
         Sweep("n2-top1", run, N2, R=1, quick_R=1),
     ],
