@@ -24,6 +24,7 @@ Guarantees:
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -37,6 +38,7 @@ from ratecheck.algorithms.error_feedback import ef_sgd, ef_sgd_workers
 from ratecheck.algorithms.sgd import quantized_sgd
 from ratecheck.checks import BoundRatio, Converges, StepInequality, UniformBoundHolds, WithinRounding
 from ratecheck.compressors import Compressor, Identity, RandomK, ScaledSign, Sign, TopK
+from ratecheck.falsify import SearchSpace
 from ratecheck.theorem import (
     F0,
     FAIL,
@@ -139,7 +141,7 @@ def run(thm: Theorem, point: dict, R: int, rng: np.random.Generator):
     T_ = point["T"]
     d_ = int(f.d)
     n_ = point.get("n")
-    delta_ = C.delta(d_)
+    delta_ = point.get("claimed_delta", C.delta(d_))  # claimed_delta: a planted violated assumption (_not_contractive)
     omega_ = C.omega(d_)
     constants = {**f.constants, "T": T_, "delta": 1.0 if point.get("ef") is False else (delta_ if delta_ is not None else float("nan")),
                  "omega": 0.0 if omega_ is None else omega_, "bits": C.bits(d_), "k": float(getattr(C, "k", d_))}
@@ -200,6 +202,54 @@ N2 = [{"problem": "n2-top1", "n": 3, "C": "top_k:1", "ef": ef, "gamma": 0.05, "T
 
 ef_rk5 = lambda p: p["C"] == "random_k_u:5"
 
+# ----------------------------------------------------------------------------------------------------
+# falsification search (ratecheck falsify error-feedback): the instances Thm 12.5 allows
+
+COMPRESSORS = ("random_k_u", "top_k", "scaled_sign")
+
+
+def search_run(thm: Theorem, inst: dict, R: int, rng: np.random.Generator):
+    """One instance for Thm 12.5: pseudo-Huber in dimension d (B^2 = d kappa^2 + sigma^2 certified), kappa
+    and R0 free, x0 - x* between spread evenly over the coordinates (top-k's worst case) and one-hot,
+    any of unscaled random-k / top-k (k = ceil(k_frac d)) / scaled sign, any gamma <= 1/(4L), any T."""
+    d_ = inst["d"]
+    a = inst["x0_spread"] * np.pi / 2
+    u = np.cos(a) * np.full(d_, 1 / math.sqrt(d_)) + np.sin(a) * np.eye(d_)[0]
+    x_star = np.zeros(d_)
+    f = PseudoHuber(d_, kappa=inst["kappa"], x_star=x_star, x0=x_star + math.sqrt(inst["R0"]) * u / np.linalg.norm(u),
+                    noise=inst["sigma"], seed=0)
+    kind = COMPRESSORS[min(int(inst["compressor"]), len(COMPRESSORS) - 1)]
+    k_ = max(1, math.ceil(inst["k_frac"] * d_))
+    C = compressor(kind if kind == "scaled_sign" else f"{kind}:{k_}")
+    constants = {**f.constants, "delta": C.delta(d_)}
+    gamma_ = inst["fraction"] * thm.step("thm125", constants)
+    trace = ef_sgd(f, C, gamma_, inst["T"], R, rng, measures=("subopt",))
+    trace.constants.update({**constants, "gamma": gamma_, "T": inst["T"]})
+    return trace
+
+
+SEARCH = SearchSpace(
+    params={"d": (2, 64), "kappa": (0.1, 10.0), "R0": (0.01, 1e4), "x0_spread": (0.0, 1.0), "sigma": (0.0, 4.0),
+            "compressor": (0.0, 2.999), "k_frac": (0.01, 1.0), "fraction": (0.01, 1.0), "T": (10, 2000)},
+    run=search_run, integers=frozenset({"d", "T"}), log=frozenset({"kappa", "R0", "fraction", "T"}),
+)
+
+
+def _not_contractive(thm: Theorem) -> Theorem:
+    """Planted violated assumption (Definition 12.3): the lemma runs use scaled random-k, (d/k) x_S, which is
+    unbiased but not a delta-compressor (E||C(x) - x||^2 = (d/k - 1)||x||^2 > ||x||^2), while the theorem is
+    told delta = k/d as for the unscaled one. The error buffer then grows geometrically."""
+
+    def swap(p: dict) -> dict:
+        if not p["C"].startswith("random_k_u:"):
+            return p
+        k_ = int(p["C"].partition(":")[2])
+        return {**p, "C": f"random_k:{k_}", "claimed_delta": k_ / p.get("d", 20)}
+
+    sweeps = [dataclasses.replace(sw, points=[swap(p) for p in sw.points]) if sw.name == "lemmas" else sw for sw in thm.sweeps]
+    return dataclasses.replace(thm, sweeps=sweeps)
+
+
 THEOREM = Theorem(
     title="Error feedback (EF-SGD) with a biased delta-compressor: one worker and n workers",
     source="Lecture Thms 12.4/12.5, Lemmas 12.6/12.7 (Stich, seed 004); Stich, Cordonnier, Jaggi, NeurIPS 2018; "
@@ -226,7 +276,7 @@ THEOREM = Theorem(
         Sweep("tuned", run, TUNED, R=200, quick_points=TUNED_QUICK, quick_R=150),
         Sweep("nonconvex-T", run, NC_T, R=40, quick_points=NC_T[:3], quick_R=30),
         Sweep("nonconvex-n", run, NC_N, R=40, quick_R=30),
-        Sweep("nonconvex-delta", run, NC_DELTA, R=12, quick_points=[dict(p, T=6000) for p in NC_DELTA], quick_R=8),
+        Sweep("nonconvex-delta", run, NC_DELTA, R=24, quick_points=[dict(p, T=6000) for p in NC_DELTA], quick_R=16),
         Sweep("n1-sign", run, N1, R=50, quick_R=50),
         Sweep("n2-top1", run, N2, R=1, quick_R=1),
     ],
@@ -314,6 +364,8 @@ THEOREM = Theorem(
         Converges("N2 twin: top-1 with error feedback (a memory e_i per worker) converges", "n2-top1", bound=CONVERGED,
                   where=lambda p: p["ef"], description="the same instance and step with error feedback"),
     ],
+    search=SEARCH,
+    mutants={"not-contractive": _not_contractive},
     notes=[
         "Thm 12.5, Lemmas 12.6/12.7 and their constants are from the full proofs in seed 004 [SEED-4]; checked with explicit constants.",
         ("Thm 12.4's rate form R0/(gamma T) + gamma sigma^2 + (1-delta) L gamma^2 sigma^2/delta^2 and its tuned form are DERIVED in "

@@ -28,6 +28,7 @@ the catalog gives EF-PowerSGD no explicit constant, so no "bound holds" is asser
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 import numpy as np
@@ -44,6 +45,7 @@ from ratecheck.algorithms.powersgd import (
 from ratecheck.checks import Converges, WithinRounding
 from ratecheck.checks_lowrank import GeometricRate, MeanVersusBound, Observation
 from ratecheck.compressors import PowerSGD
+from ratecheck.mutate import map_bounds
 from ratecheck.theorem import FAIL, R0, Exponent, L, Plot, Ratio, Run, Sweep, T, Theorem, gamma, sigma
 from ratecheck.trace import Trace
 
@@ -126,6 +128,8 @@ def run_p2(thm: Theorem, point: dict, R: int, rng: np.random.Generator) -> Trace
     m_ = M.shape[1]
     rank = point["rank"]
     Q = rng.standard_normal((R, m_, rank))
+    if point.get("query") == "min-singular":  # planted violated assumption: Q depends on M (its weakest right singular vectors)
+        Q = Q * 1e-6 + np.linalg.svd(M)[2][::-1][:rank].T
     out, _ = PowerSGD(rank).step(np.broadcast_to(M, (R, *M.shape)), Q, rng)
     total = float(np.sum(M * M))
     captured = np.sum(out * out, axis=(-2, -1)) / total
@@ -313,6 +317,23 @@ def observe_delta_t(runs: Sequence[Run]) -> tuple[str, dict, Plot]:
 
 
 # ----------------------------------------------------------------------------------------------------
+# planted errors of this theorem (beyond ratecheck.mutate's generic ones)
+
+
+def _drop_rank(thm: Theorem) -> Theorem:
+    """A dropped factor: the rank r in every bound set to 1 (P2 claims 1/m instead of r/m)."""
+    return map_bounds(thm, lambda b: b.subs(r, 1))
+
+
+def _query_depends_on_M(thm: Theorem) -> Theorem:
+    """A violated assumption of P2: the query is not independent of M but aligned with M's weakest right
+    singular vectors, so one step captures sum of the r smallest sigma_i^2 over ||M||^2 < r/m."""
+    sweeps = [dataclasses.replace(sw, points=[{**p, "query": "min-singular"} for p in sw.points]) if sw.name == "p2-fresh-query" else sw
+              for sw in thm.sweeps]
+    return dataclasses.replace(thm, sweeps=sweeps)
+
+
+# ----------------------------------------------------------------------------------------------------
 # the declaration
 
 is_ps = lambda p: p["Q"] == "powersgd"
@@ -416,6 +437,7 @@ THEOREM = Theorem(
         Observation("Observation (e): measured delta_t with and without warm start", "contrasts", observe=observe_delta_t,
                     description="catalog T3.1 (c)/(e): the per-step delta_t to feed T2, and whether warm start raises it; observational"),
     ],
+    mutants={"drop-rank": _drop_rank, "query-depends-on-M": _query_depends_on_M},
     notes=[
         ("Catalog status: P1 and P2 (rank 1) [DERIVED]; P2 for rank r > 1 a CONJECTURE in the catalog, checked here and labelled so "
          "(the per-sample inequality and E Pi_Q = (r/m) I, both checked, prove it; see compressors.PowerSGD.expected_delta_lower); "
