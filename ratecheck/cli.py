@@ -160,6 +160,7 @@ def verdicts(ref: str, *, quick: bool, seed: int, jobs: int, progress: bool) -> 
 def cmd_stability(args: argparse.Namespace) -> int:
     """Every theorem under master seeds 0..N-1: a flip is a check whose verdict is not the expected one
     under some seed. Writes OUT/stability.md."""
+    from ratecheck.report import cell
     from ratecheck.run import available, load
 
     refs = args.theorems or available()
@@ -180,7 +181,7 @@ def cmd_stability(args: argparse.Namespace) -> int:
             bad = sum(o != expected[name] for o in seen)
             flips += bad
             counts = ", ".join(f"{o} x{seen.count(o)}" for o in sorted(set(seen)))
-            lines.append(f"| {tid} | {name} | {expected[name]} | {counts} | {bad} |")
+            lines.append(f"| {tid} | {cell(name)} | {expected[name]} | {counts} | {bad} |")
             print(f"{'ok ' if not bad else '!! '} {tid}: {name}: {counts}")
     lines += ["", f"Total verdicts not as expected: {flips}"]
     Path(args.out).mkdir(parents=True, exist_ok=True)
@@ -192,6 +193,7 @@ def cmd_stability(args: argparse.Namespace) -> int:
 def cmd_mutants(args: argparse.Namespace) -> int:
     """Every planted error of every theorem (ratecheck.mutate): each must be rejected. Writes OUT/mutants.md."""
     from ratecheck.mutate import mutations
+    from ratecheck.report import cell
     from ratecheck.run import available, load
 
     refs = args.theorems or available()
@@ -203,7 +205,7 @@ def cmd_mutants(args: argparse.Namespace) -> int:
             caught = [c["name"] for c in checks if c["observed"] != c["expected"]]
             planted += 1
             rejected += bool(caught)
-            lines.append(f"| {tid} | {'yes' if caught else 'NO'} | {'; '.join(caught)} |")
+            lines.append(f"| {tid} | {'yes' if caught else 'NO'} | {cell('; '.join(caught))} |")
             print(f"{'ok ' if caught else '!! '} {tid}: {'rejected' if caught else 'NOT rejected'} ({len(caught)} checks)")
     lines += ["", f"Mutation score: {rejected}/{planted} rejected."]
     Path(args.out).mkdir(parents=True, exist_ok=True)

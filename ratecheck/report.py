@@ -26,6 +26,11 @@ def slug(text: str, limit: int = 60) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-").lower()[:limit] or "plot"
 
 
+def cell(text: object) -> str:
+    """Text safe inside a Markdown table cell: '|' (as in a norm ||x||) escaped, newlines flattened."""
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
 def mark(check: dict) -> str:
     return "ok" if check["observed"] == check["expected"] else "NOT OK"
 
@@ -140,7 +145,7 @@ def _markdown(info: dict, checks: list[dict], meta: dict, ok: bool, images: list
     lines += ["## Assumptions", ""] + [f"- {a}" for a in info["assumptions"]] + [""]
     lines += ["## Checks", "", "| # | check | kind | relation | expected | observed | | result |", "|---|---|---|---|---|---|---|---|"]
     for i, c in enumerate(checks, 1):
-        lines.append(f"| {i} | {c['name']} | {c['kind']} | {c['relation']} | {c['expected']} | {c['observed']} | {mark(c)} | {c['summary']} |")
+        lines.append(f"| {i} | {cell(c['name'])} | {c['kind']} | {c['relation']} | {c['expected']} | {c['observed']} | {mark(c)} | {cell(c['summary'])} |")
     negatives = [c for c in checks if c["expected"] == "FAIL"]
     if negatives:
         lines += ["", "## Negative controls", "", "Configurations that break a hypothesis; each must come out FAIL.", ""]
@@ -207,7 +212,7 @@ def write_index(out: Path) -> list[dict]:
         lines.append(f"Seed {meta['seed']}, commit {meta['commit']}, {'quick' if meta['quick'] else 'full'} sweeps.  ")
     lines += ["", "| theorem | title | verdict | checks as expected | negative controls | date |", "|---|---|---|---|---|---|"]
     for e in entries:
-        lines.append(f"| [{e['id']}]({e['id']}/report.md) | {e['title']} | {'VERIFIED' if e['ok'] else 'NOT VERIFIED'} | "
+        lines.append(f"| [{e['id']}]({e['id']}/report.md) | {cell(e['title'])} | {'VERIFIED' if e['ok'] else 'NOT VERIFIED'} | "
                      f"{e['as_expected']}/{e['n']} | {e['negatives']} | {e['meta'].get('date')} |")
     (out / "index.md").write_text("\n".join(lines) + "\n")
     rows = "".join(

@@ -204,3 +204,13 @@ def test_mutations_are_built_from_the_declaration() -> None:
     assert mutate(thm, "step-x8-max").steps["max"] == 4 / L
     with pytest.raises(InputError, match="available: drop-omega"):
         mutate(thm, "nope")
+
+
+def test_markdown_cells_escape_the_pipes_of_a_norm() -> None:
+    import re
+
+    from ratecheck.report import cell
+
+    norm, two_lines = cell("E ||e_t||^2 <= B^2"), cell("a\nb")
+    row = f"| 1 | {norm} | {two_lines} |"
+    assert len(re.findall(r"(?<!\\)\|", row)) == 4 and "\n" not in row
