@@ -116,3 +116,17 @@ def test_planted_copies_are_up_to_date() -> None:
         sys.path.pop(0)
     for name, text in make_quantized_sgd.planted().items():
         assert (ROOT / "tests" / "planted" / name).read_text() == text, f"{name} is stale"
+
+
+def test_readme_own_theorem_example_verifies_by_path(tmp_path: Path) -> None:
+    """The "Write your own theorem" example of the README, copied verbatim into a file outside the package."""
+    import re
+
+    code = re.search(r"```python\n(# my_sgd\.py.*?)```", (ROOT / "README.md").read_text(), re.S)
+    assert code, "README has no '# my_sgd.py' example"
+    path = tmp_path / "my_sgd.py"
+    path.write_text(code.group(1))
+    res = cli("verify", str(path), "--quick", "--out", str(tmp_path / "out"), "--no-progress", cwd=tmp_path)
+    assert res.returncode == 0, res.stdout + res.stderr
+    verdict = json.loads((tmp_path / "out" / "my-sgd" / "verdict.json").read_text())
+    assert [(c["expected"], c["observed"]) for c in verdict["checks"]] == [("PASS", "PASS"), ("PASS", "PASS"), ("FAIL", "FAIL")]
