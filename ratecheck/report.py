@@ -61,6 +61,8 @@ def draw(plot: dict, path: Path, evidence: dict | None = None) -> None:
         elif style == "bound":
             c = palette[(colour - 1) % len(palette)] if colour and plot["series"].count(series) and _one_bound_per_data(plot) else "k"
             ax.plot(x, y, "--", lw=1.4, color=c, label=series["label"])
+        elif style == "shape":
+            ax.plot(x, y, ":", lw=1.6, color="0.35", label=series["label"])
         elif style == "fit":
             ax.plot(x, y, "-", lw=2.2, color="crimson", alpha=0.8, label=series["label"])
     if plot["logx"]:

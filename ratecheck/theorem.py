@@ -131,7 +131,7 @@ class Run:
 @dataclass
 class Plot:
     """What report.py draws: series of (x, y) with optional band [lo, hi]; style is 'data', 'bound',
-    'fit' or 'window'. Kept as plain lists so that it is stored in JSON and re-rendered from the cache."""
+    'shape' (the bound rescaled through the data), 'fit' or 'window'. Kept as plain lists so that it is stored in JSON and re-rendered from the cache."""
 
     title: str
     xlabel: str
@@ -437,7 +437,16 @@ def _slope_plot(check: Exponent, v, mean, se, b, window, ci, predicted, label) -
     plot = Plot(check.name, str(check.variable), check.measure)
     q = 3.0
     plot.add(f"mean +- {q:g} se ({label})", v, mean, "data", mean - q * se, mean + q * se)
+    b = np.broadcast_to(np.asarray(b, dtype=float), np.shape(v))
     plot.add("bound", v, b, "bound")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_gap = np.log(mean) - np.log(b)
+    use = np.asarray(window, bool) & np.isfinite(log_gap)
+    if np.any(log_gap[np.isfinite(log_gap)] > 0) and use.any():
+        # the data lie above the bound somewhere (an O-form, or a wrong bound): an exponent check tests the
+        # bound's shape, so also draw that shape through the data in the fit window
+        c = float(np.exp(np.mean(log_gap[use])))
+        plot.add(f"bound's shape x {c:.3g}, through the data", v, c * b, "shape")
     if window.sum() >= 2 and np.isfinite(ci.estimate):
         vw = v[window]
         with np.errstate(divide="ignore", invalid="ignore"):
