@@ -50,7 +50,7 @@ def _instance(space: SearchSpace, z: np.ndarray) -> dict[str, float]:
     out = {}
     for (name, (lo, hi)), u in zip(space.params.items(), z):
         v = math.exp(math.log(lo) + u * (math.log(hi) - math.log(lo))) if name in space.log else lo + u * (hi - lo)
-        out[name] = int(round(v)) if name in space.integers else float(v)
+        out[name] = round(v) if name in space.integers else float(v)
     return out
 
 

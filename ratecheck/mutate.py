@@ -40,9 +40,9 @@ def mutations(thm: Theorem) -> dict[str, Callable[[Theorem], Theorem]]:
     """Every planted error applicable to this theorem, by name."""
     out: dict[str, Callable[[Theorem], Theorem]] = {}
     for sym, value in NEUTRAL.items():
-        if any(b.subs(sym, value) != b for b in _all_bounds(thm)):
+        if any(expr.subs(sym, value) != expr for expr in _all_bounds(thm)):
             out[f"drop-{sym}"] = lambda t, sym=sym, value=value: map_bounds(t, lambda b: b.subs(sym, value))
-    if any(T in b.free_symbols for b in _all_bounds(thm)):
+    if any(T in expr.free_symbols for expr in _all_bounds(thm)):
         out["faster-T"] = lambda t: map_bounds(t, lambda b: b.subs(T, T**2))
     for rule in thm.steps:
         out[f"step-x8-{rule}"] = lambda t, rule=rule: dataclasses.replace(t, steps={**t.steps, rule: 8 * t.steps[rule]})

@@ -139,8 +139,8 @@ def render(folder: Path) -> None:
 def _markdown(info: dict, checks: list[dict], meta: dict, ok: bool, images: list[str | None]) -> str:
     lines = [f"# {info['id']}: {info['title']}", "",
              f"**Verdict: {'VERIFIED' if ok else 'NOT VERIFIED'}** (every check as expected: {ok}). ",
-             f"Source: {info['source']}.  ", f"Run: seed {meta.get('seed')}, {'quick' if meta.get('quick') else 'full'}, "
-             f"commit {meta.get('commit')}, {meta.get('date')}, {meta.get('seconds', 0):.0f} s.", "",
+             f"Source: {info['source']}.  ", (f"Run: seed {meta.get('seed')}, {'quick' if meta.get('quick') else 'full'}, "
+                                              f"commit {meta.get('commit')}, {meta.get('date')}, {meta.get('seconds', 0):.0f} s."), "",
              "## Statement", "", info["statement"], "", "Bound on " + info["measure"] + ":", "", "```", info["bound_pretty"], "```", ""]
     if info["steps"]:
         lines += ["Step-size rules: " + "; ".join(f"`{k}`: {v}" for k, v in info["steps"].items()), ""]

@@ -149,7 +149,7 @@ def _cached(thm: Theorem, key: str) -> Trace | None:
     try:
         full = _steps_key(thm, key, json.loads((folder / f"{key}.rules.json").read_text()))
         return None if full is None else Trace.from_bytes((folder / f"{key}-{full}.npz").read_bytes())
-    except Exception:  # missing or damaged: recompute
+    except Exception:  # noqa: BLE001 -- a missing or damaged entry, whatever the error: recompute
         return None
 
 

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import difflib
 import math
-from contextvars import ContextVar
 import re
 from collections.abc import Callable, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 

@@ -16,3 +16,16 @@ settings.register_profile(
 )
 settings.register_profile("dev", deadline=None, max_examples=200)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def planted_dir(tmp_path_factory: pytest.TempPathFactory):
+    """The planted-wrong copies of the theorem files (tests/planted_copies.py), generated once per session."""
+    from planted_copies import write
+
+    folder = tmp_path_factory.mktemp("planted")
+    write(folder)
+    return folder

@@ -11,8 +11,25 @@ from ratecheck import fit
 from ratecheck.mutate import mutate, mutations
 from ratecheck.run import point_seed
 from ratecheck.theorem import (
-    FAIL, INCONCLUSIVE, PASS, BoundHolds, Exponent, L, MeanEquals, R0, Ratio, Run, Sweep, T, Theorem, evaluate,
-    expression, gamma, local_slope, omega, sigma,
+    FAIL,
+    INCONCLUSIVE,
+    PASS,
+    R0,
+    BoundHolds,
+    Exponent,
+    L,
+    MeanEquals,
+    Ratio,
+    Run,
+    Sweep,
+    T,
+    Theorem,
+    evaluate,
+    expression,
+    gamma,
+    local_slope,
+    omega,
+    sigma,
 )
 from ratecheck.trace import Recorder, Trace, log_checkpoints
 from ratecheck.validate import InputError

@@ -3,15 +3,13 @@ check kinds, the declared bounds of theorems/error_feedback.py, the planted copi
 
 Statistical tests use fixed seeds and a tolerance of Z standard errors computed from the sample itself (or
 from the exact variance where it is known); each test also runs a deliberately broken twin to show that
-it can fail. Regenerate the planted copies with ``python tests/test_error_feedback.py --regenerate``.
+it can fail. The planted copies come from tests/planted_copies.py.
 """
 
 from __future__ import annotations
 
-import difflib
 import importlib.util
 import math
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -335,7 +333,7 @@ def _load(path: Path):
 EF = _load(ROOT / "theorems" / "error_feedback.py")
 
 
-def test_predicted_exponents_come_from_the_declared_bounds() -> None:
+def test_predicted_exponents_come_from_the_declared_bounds(planted_dir: Path) -> None:
     env = {"gamma": 0.1, "B": 2.0, "sigma": 8.0, "R0": 1.0, "L": 1.0, "F0": 1.0, "n": 4.0, "T": 1e4, "delta": 0.25}
     assert limiting_exponent(EF.LEMMA_127, "delta", env, "small", 0.01) == -2
     assert limiting_exponent(EF.E2_NOISE, "delta", env, "small", 0.01) == -1
@@ -345,7 +343,7 @@ def test_predicted_exponents_come_from_the_declared_bounds() -> None:
                              "delta", env, "small", 0.01) == -1
     assert limiting_exponent(EF.NONCONVEX, "n", env, "small", 1.0) == -0.5
     assert limiting_exponent(EF.NONCONVEX.subs(sp.Symbol("sigma", positive=True), 0), "delta", env, "small", 0.01) == -2
-    planted = {p.stem: _load(p) for p in sorted((ROOT / "tests" / "planted").glob("error_feedback_*.py"))}
+    planted = {p.stem: _load(p) for p in sorted(planted_dir.glob("error_feedback_*.py"))}
     assert limiting_exponent(planted["error_feedback_lemma127_one_over_delta"].LEMMA_127, "delta", env, "small", 0.01) == -1
     assert limiting_exponent(planted["error_feedback_tuned_slope_minus1"].RATE_124_TUNED, "T", env, "large", 1e4) == -1
     # the planted leading term in 1/delta: the limiting ratio EF/SGD becomes 1/sqrt(delta) instead of 1
@@ -353,46 +351,6 @@ def test_predicted_exponents_come_from_the_declared_bounds() -> None:
     ratio = lambda expr: float(evaluate(expr, far) / evaluate(expr, {**far, "delta": 1.0}))
     assert ratio(EF.RATE_124_TUNED) == pytest.approx(1.0, abs=1e-3)
     assert ratio(planted["error_feedback_leading_term_delta"].RATE_124_TUNED) == pytest.approx(2.0, abs=1e-3)
-
-
-# the planted copies: the real file with the declared expression(s) replaced, nothing else
-LEMMA_127 = "LEMMA_127 = 4 * (1 - delta) * gamma**2 * B**2 / delta**2\n"
-RATE_124 = "RATE_124 = R0 / (gamma * T) + gamma * sigma**2 + (1 - delta) * L * gamma**2 * sigma**2 / delta**2\n"
-RATE_124_TUNED = ("RATE_124_TUNED = sp.sqrt(R0 * sigma**2 / T) + (R0**2 * (1 - delta) * L * sigma**2 / delta**2) ** sp.Rational(1, 3) "
-                  "* T ** sp.Rational(-2, 3) + L * R0 / (delta * T)\n")
-PLANTED = {
-    "error_feedback_lemma127_one_over_delta.py": [
-        (LEMMA_127, "LEMMA_127 = 4 * (1 - delta) * gamma**2 * B**2 / delta  # PLANTED: 1/delta in place of 1/delta^2\n")],
-    "error_feedback_leading_term_delta.py": [
-        (RATE_124, ("RATE_124 = R0 / (gamma * T) + gamma * sigma**2 / delta + (1 - delta) * L * gamma**2 * sigma**2 / delta**2"
-                    "  # PLANTED: leading term grows with 1/delta\n")),
-        (RATE_124_TUNED, RATE_124_TUNED.replace("sp.sqrt(R0 * sigma**2 / T)", "sp.sqrt(R0 * sigma**2 / (delta * T))")[:-1]
-         + "  # PLANTED: leading term grows with 1/delta\n")],
-    "error_feedback_tuned_slope_minus1.py": [
-        (RATE_124_TUNED, ("RATE_124_TUNED = sp.sqrt(R0 * sigma**2) / T + (R0**2 * (1 - delta) * L * sigma**2 / delta**2) "
-                          "** sp.Rational(1, 3) / T + L * R0 / (delta * T)  # PLANTED: slope -1 claimed with noise\n"))],
-}
-
-
-def planted_texts() -> dict[str, str]:
-    real = (ROOT / "theorems" / "error_feedback.py").read_text()
-    out = {}
-    for name, replacements in PLANTED.items():
-        text = real
-        for old, new in replacements:
-            assert text.count(old) == 1, f"{old!r} not found once in theorems/error_feedback.py"
-            text = text.replace(old, new)
-        out[name] = text
-    return out
-
-
-def test_planted_copies_are_up_to_date_and_differ_only_in_declared_expressions() -> None:
-    real = (ROOT / "theorems" / "error_feedback.py").read_text().splitlines(True)
-    for name, text in planted_texts().items():
-        on_disk = (ROOT / "tests" / "planted" / name).read_text()
-        assert on_disk == text, f"{name} is stale: python tests/test_error_feedback.py --regenerate"
-        changed = [ln for ln in difflib.unified_diff(real, on_disk.splitlines(True), n=0) if ln[:1] in "+-" and ln[:3] not in ("+++", "---")]
-        assert changed and all(ln.startswith("-") or "# PLANTED" in ln for ln in changed), changed
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -405,9 +363,3 @@ def test_exercise_runs_and_concludes(script: str, tmp_path: Path) -> None:
     summary = module.main(out_dir=tmp_path, quick=True)
     assert (tmp_path / f"{script}.png").is_file()
     assert summary["supported"], summary
-
-
-if __name__ == "__main__" and "--regenerate" in sys.argv:
-    for name, text in planted_texts().items():
-        (ROOT / "tests" / "planted" / name).write_text(text)
-        print("wrote", ROOT / "tests" / "planted" / name)

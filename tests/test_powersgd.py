@@ -4,16 +4,11 @@ planted-wrong copies of theorems/powersgd.py (THEOREMS.md T3.1).
 The batched algorithm is compared with a slow transcription of the paper code (epfml/powersgd
 paper-code/gradient_reducers.py RankKReducer: per worker, sum all-reduce, Gram-Schmidt) on the same random
 draws; every check kind is shown to PASS on data that satisfies its claim and to FAIL on data that does
-not. The planted copies differ from the real theorem file in one declared line; regenerate them with
-`python tests/test_powersgd.py`.
+not. The planted copies (tests/planted_copies.py) differ from the real theorem file in one declared line.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -35,36 +30,12 @@ from ratecheck.trace import Trace
 from ratecheck.validate import InputError
 
 ROOT = Path(__file__).resolve().parents[1]
-REAL = ROOT / "theorems" / "powersgd.py"
-PLANTED_DIR = ROOT / "tests" / "planted"
-
-# file name -> (the true line, the planted line, the check that must come out FAIL although expected PASS)
-PLANTED = {
-    "powersgd_delta_2r_over_m.py": (
-        "DELTA_FRESH = r / m  # P2: E captured energy of one step from a fresh Gaussian query (rank 1: derived)\n",
-        "DELTA_FRESH = 2 * r / m  # PLANTED: delta >= 2r/m claimed for a fresh query\n",
-        "P2 rank 1: E captured energy >= 1/m",
-    ),
-    "powersgd_energy_rate_2t.py": (
-        "ENERGY_RATE = (sigma_r1 / sigma_r) ** (4 * T)  # P3 [DERIVED here]: energy error = O(subspace error^2)\n",
-        "ENERGY_RATE = (sigma_r1 / sigma_r) ** (2 * T)  # PLANTED: the subspace rate claimed for the energy error\n",
-        "P3 warm start: energy error ~ (sigma_{r+1}/sigma_r)^{4t}",
-    ),
-    "powersgd_step_x8.py": (
-        "GAMMA_TUNED = sp.Min(1 / (2 * L), sp.sqrt(R0 / (sigma**2 * T)))\n",
-        "GAMMA_TUNED = 8 * sp.Min(1 / (2 * L), sp.sqrt(R0 / (sigma**2 * T)))  # PLANTED: steps 8x too large (cap 4/L > 2/L)\n",
-        "EF-PowerSGD and SGD contract at every tuned step, including the cap 1/(2L)",
-    ),
+# planted copy (tests/planted_copies.py) -> the check that must come out FAIL although expected PASS
+MUST_FAIL = {
+    "powersgd_delta_2r_over_m.py": "P2 rank 1: E captured energy >= 1/m",
+    "powersgd_energy_rate_2t.py": "P3 warm start: energy error ~ (sigma_{r+1}/sigma_r)^{4t}",
+    "powersgd_step_x8.py": "EF-PowerSGD and SGD contract at every tuned step, including the cap 1/(2L)",
 }
-
-
-def planted() -> dict[str, str]:
-    real = REAL.read_text()
-    out = {}
-    for name, (old, new, _) in PLANTED.items():
-        assert real.count(old) == 1, f"{old!r} not found once in {REAL}"
-        out[name] = real.replace(old, new)
-    return out
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -242,19 +213,14 @@ def test_exact_identity_ends_below_and_observation() -> None:
 # planted-wrong copies of the theorem
 
 
-def test_planted_copies_are_up_to_date() -> None:
-    for name, text in planted().items():
-        assert (PLANTED_DIR / name).read_text() == text, f"{name} is stale: run `python tests/test_powersgd.py`"
-
-
-@pytest.mark.parametrize("name", sorted(PLANTED))
-def test_planted_copy_fails_its_check(name: str) -> None:
+@pytest.mark.parametrize("name", sorted(MUST_FAIL))
+def test_planted_copy_fails_its_check(name: str, planted_dir: Path) -> None:
     """The check the planted line breaks comes out FAIL, from only the sweep points it needs (the step-cap
     copy: the cap points T = 16, where a step of 4/L diverges)."""
     from ratecheck.run import load
 
-    thm = load(str(PLANTED_DIR / name))
-    check = next(c for c in thm.checks if c.name == PLANTED[name][2])
+    thm = load(str(planted_dir / name))
+    check = next(c for c in thm.checks if c.name == MUST_FAIL[name])
     sw = thm.sweep(check.sweep)
     points, R = sw.plan(True)
     if sw.name == "ef-tuned":
@@ -263,20 +229,3 @@ def test_planted_copy_fails_its_check(name: str) -> None:
     runs = {sw.name: [Run(p, sw.run(thm, dict(p), R, rng)) for p in points]}
     outcome = check.evaluate(thm, runs)
     assert check.expected == PASS and outcome.observed == FAIL, outcome.summary
-
-
-def test_planted_copy_exits_1_on_the_command_line(tmp_path: Path) -> None:
-    name = "powersgd_delta_2r_over_m.py"
-    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "RATECHECK_CACHE": str(tmp_path / "cache")}
-    r = subprocess.run([sys.executable, "-m", "ratecheck.cli", "verify", f"tests/planted/{name}", "--quick", "--out", str(tmp_path),
-                        "--no-progress"], capture_output=True, text=True, cwd=ROOT, env=env, check=False, timeout=600)
-    assert r.returncode == 1, r.stdout + r.stderr
-    verdict = json.loads(next(tmp_path.glob("*/verdict.json")).read_text())
-    wrong = {c["name"] for c in verdict["checks"] if c["observed"] != c["expected"]}
-    assert PLANTED[name][2] in wrong
-
-
-if __name__ == "__main__":
-    for fname, text in planted().items():
-        (PLANTED_DIR / fname).write_text(text)
-        print("wrote", PLANTED_DIR / fname)

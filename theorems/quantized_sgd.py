@@ -22,7 +22,19 @@ from ratecheck.algorithms.sgd import quantized_sgd
 from ratecheck.compressors import QSGD, Compressor, Identity, RandomK, Sign
 from ratecheck.falsify import SearchSpace
 from ratecheck.theorem import (
-    FAIL, BoundHolds, Exponent, L, MeanEquals, R0, Ratio, Sweep, T, Theorem, epsilon, gamma, omega, sigma,
+    FAIL,
+    R0,
+    BoundHolds,
+    Exponent,
+    L,
+    MeanEquals,
+    Ratio,
+    Sweep,
+    T,
+    Theorem,
+    gamma,
+    omega,
+    sigma,
 )
 from ratecheck.trace import log_checkpoints
 
@@ -81,7 +93,7 @@ EARLY = [{"Q": "random_k:5", "fraction": 0.125, "sigma": 0.05, "T": 20000}]
 TUNED_NOISY = [{"Q": "random_k:5", "rule": "tuned", "sigma": 4.0, "T": int(T_)} for T_ in np.geomspace(1000, 32000, 6).round()]
 HITTING = [{"Q": f"random_k:{k_}", "rule": "tuned", "sigma": 0.0, "d": 64, "T": 400 * 64 // k_, "every_step": True} for k_ in (64, 32, 16, 8, 4)]
 FLOOR = [
-    {"Q": q, "Q_step": "random_k:5", "fraction": fr, "sigma": 1.0, "T": int(round(40 / (fr * (1 / 8)))), "tail": True}
+    {"Q": q, "Q_step": "random_k:5", "fraction": fr, "sigma": 1.0, "T": round(40 / (fr * (1 / 8))), "tail": True}
     for fr in (0.1, 0.05, 0.025) for q in ("random_k:5", "identity")
 ] + [{"Q": "random_k:5", "fraction": 0.05, "sigma": s_, "T": 6400, "tail": True} for s_ in (0.5, 2.0)]
 N1 = [{"Q": "random_k:1", "rule": "max", "fraction": 6.0, "sigma": 0.0, "T": 300}]  # gamma = 3/(L(1+omega))

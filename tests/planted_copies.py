@@ -1,0 +1,86 @@
+"""Planted-wrong copies of the theorem files, verified by path as a user would verify a file of their own.
+
+Each copy is the real file in theorems/ with one declared expression replaced (the new line ends with
+``# PLANTED: ...``) and nothing else. They are generated from the real files, never committed, so they
+cannot fall behind them. Tests write them into a temporary folder (fixture ``planted_dir`` in conftest.py);
+to look at them or verify one yourself:
+
+    python tests/planted_copies.py OUT          # writes OUT/<name>.py for every copy below
+    ratecheck verify OUT/quantized_sgd_no_omega.py --quick    # exit 1
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+THEOREMS = Path(__file__).resolve().parents[1] / "theorems"
+
+# quantized_sgd.py (T1)
+_QS_BOUND = "BOUND = R0 / (gamma * T) + gamma * (1 + omega) * sigma**2\n"
+_QS_STEP = "GAMMA_MAX = 1 / (2 * L * (1 + omega))\n"
+# error_feedback.py (T2)
+_EF_LEMMA_127 = "LEMMA_127 = 4 * (1 - delta) * gamma**2 * B**2 / delta**2\n"
+_EF_RATE_124 = "RATE_124 = R0 / (gamma * T) + gamma * sigma**2 + (1 - delta) * L * gamma**2 * sigma**2 / delta**2\n"
+_EF_RATE_124_TUNED = ("RATE_124_TUNED = sp.sqrt(R0 * sigma**2 / T) + (R0**2 * (1 - delta) * L * sigma**2 / delta**2) ** sp.Rational(1, 3) "
+                      "* T ** sp.Rational(-2, 3) + L * R0 / (delta * T)\n")
+
+# copy name -> (real file in theorems/, [(true line, planted line), ...])
+PLANTED: dict[str, tuple[str, list[tuple[str, str]]]] = {
+    "quantized_sgd_no_omega.py": ("quantized_sgd.py", [
+        (_QS_BOUND, "BOUND = R0 / (gamma * T) + gamma * sigma**2  # PLANTED: (1 + omega) dropped\n")]),
+    "quantized_sgd_sqrt_T.py": ("quantized_sgd.py", [
+        (_QS_BOUND, "BOUND = R0 / (gamma * sp.sqrt(T)) + gamma * (1 + omega) * sigma**2  # PLANTED: T^(1/2) for T\n")]),
+    "quantized_sgd_T_squared.py": ("quantized_sgd.py", [
+        (_QS_BOUND, "BOUND = R0 / (gamma * T**2) + gamma * (1 + omega) * sigma**2  # PLANTED: T^2 for T\n")]),
+    "quantized_sgd_step_too_large.py": ("quantized_sgd.py", [
+        (_QS_STEP, "GAMMA_MAX = 5 / (2 * L * (1 + omega))  # PLANTED: a step limit 5x too large\n")]),
+    "error_feedback_lemma127_one_over_delta.py": ("error_feedback.py", [
+        (_EF_LEMMA_127, "LEMMA_127 = 4 * (1 - delta) * gamma**2 * B**2 / delta  # PLANTED: 1/delta in place of 1/delta^2\n")]),
+    "error_feedback_leading_term_delta.py": ("error_feedback.py", [
+        (_EF_RATE_124, ("RATE_124 = R0 / (gamma * T) + gamma * sigma**2 / delta + (1 - delta) * L * gamma**2 * sigma**2 / delta**2"
+                        "  # PLANTED: leading term grows with 1/delta\n")),
+        (_EF_RATE_124_TUNED, _EF_RATE_124_TUNED.replace("sp.sqrt(R0 * sigma**2 / T)", "sp.sqrt(R0 * sigma**2 / (delta * T))")[:-1]
+         + "  # PLANTED: leading term grows with 1/delta\n")]),
+    "error_feedback_tuned_slope_minus1.py": ("error_feedback.py", [
+        (_EF_RATE_124_TUNED, ("RATE_124_TUNED = sp.sqrt(R0 * sigma**2) / T + (R0**2 * (1 - delta) * L * sigma**2 / delta**2) "
+                              "** sp.Rational(1, 3) / T + L * R0 / (delta * T)  # PLANTED: slope -1 claimed with noise\n"))]),
+    "powersgd_delta_2r_over_m.py": ("powersgd.py", [
+        ("DELTA_FRESH = r / m  # P2: E captured energy of one step from a fresh Gaussian query (rank 1: derived)\n",
+         "DELTA_FRESH = 2 * r / m  # PLANTED: delta >= 2r/m claimed for a fresh query\n")]),
+    "powersgd_energy_rate_2t.py": ("powersgd.py", [
+        ("ENERGY_RATE = (sigma_r1 / sigma_r) ** (4 * T)  # P3 [DERIVED here]: energy error = O(subspace error^2)\n",
+         "ENERGY_RATE = (sigma_r1 / sigma_r) ** (2 * T)  # PLANTED: the subspace rate claimed for the energy error\n")]),
+    "powersgd_step_x8.py": ("powersgd.py", [
+        ("GAMMA_TUNED = sp.Min(1 / (2 * L), sp.sqrt(R0 / (sigma**2 * T)))\n",
+         "GAMMA_TUNED = 8 * sp.Min(1 / (2 * L), sp.sqrt(R0 / (sigma**2 * T)))  # PLANTED: steps 8x too large (cap 4/L > 2/L)\n")]),
+}
+
+
+def texts() -> dict[str, str]:
+    """Every planted copy's text; fails loudly when a true line is no longer found once in its real file."""
+    out = {}
+    for name, (real, replacements) in PLANTED.items():
+        text = (THEOREMS / real).read_text()
+        for old, new in replacements:
+            assert text.count(old) == 1, f"{old!r} not found once in theorems/{real}: update tests/planted_copies.py"
+            text = text.replace(old, new)
+        out[name] = text
+    return out
+
+
+def write(folder: Path) -> dict[str, Path]:
+    """Write every copy into ``folder``; returns name -> path."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    for name, text in texts().items():
+        paths[name] = folder / name
+        paths[name].write_text(text)
+    return paths
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        sys.exit("usage: python tests/planted_copies.py OUT")
+    for path in write(Path(sys.argv[1])).values():
+        print("wrote", path)
