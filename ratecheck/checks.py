@@ -24,7 +24,7 @@ transform that same field.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -40,6 +40,7 @@ from ratecheck.theorem import (
     Check,
     Outcome,
     Plot,
+    Ratio,
     Run,
     T,
     Theorem,
@@ -248,7 +249,7 @@ class Converges(Check):
 
 
 @dataclass
-class BoundRatio(Check):
+class BoundRatio(Ratio):
     """Ratio of measured means, numerator runs over denominator runs matched on ``pair_by``, against the
     ratio of two declared bounds as T -> infinity: ``bound`` (with ``subs``) at the numerator's constants
     over ``bound_den`` (with ``subs_den``) at the denominator's. Optionally extrapolated linearly in the point
@@ -260,17 +261,12 @@ class BoundRatio(Check):
     FAIL when above it."""
 
     measure: str = "avg_subopt"
-    numerator: Callable[[dict], bool] = lambda p: True
-    denominator: Callable[[dict], bool] = lambda p: False
     pair_by: str = "T"
-    extrapolate: str | None = None
     bound_den: sp.Expr | None = None
     subs_den: Mapping[str, str] = field(default_factory=dict)
     optimize: str | None = None
     same: Sequence[str] = ()
     tol: float = 0.1
-    confidence: float = 0.99
-    kind: ClassVar[str] = "comparison"
 
     def _value(self, expr: sp.Expr, env: dict) -> float:
         """The bound at env, or its minimum over the symbol ``optimize`` (golden section in log scale)."""
@@ -286,57 +282,19 @@ class BoundRatio(Check):
         expr = thm.bound if self.bound_den is None else self.bound_den
         return expr.subs({sp.Symbol(s_, positive=True): thm.steps[rule] for s_, rule in self.subs_den.items()})
 
-    def evaluate(self, thm: Theorem, results: Mapping[str, list[Run]]) -> Outcome:
-        runs = self.runs(results)
-        div = _divergence_note(runs)
-        if div:
-            return Outcome(FAIL, f"diverged at step {div['step']} ({div['point']})", {"diverged": div})
-        num = {r.point[self.pair_by]: r for r in runs if self.numerator(r.point)}
-        den = {r.point[self.pair_by]: r for r in runs if self.denominator(r.point)}
-        keys = sorted(set(num) & set(den))
-        if not keys:
-            return Outcome(INCONCLUSIVE, "no matched numerator/denominator pairs", {})
+    def predicted(self, thm: Theorem, num: Mapping[Any, Run], den: Mapping[Any, Run], keys: Sequence[Any]) -> np.ndarray:
+        e_num, e_den, far = self.the_bound(thm), self._den_bound(thm), {"T": 1e30}
+        return np.array([self._value(e_num, {**num[k_].trace.constants, **far}) / self._value(e_den, {**den[k_].trace.constants, **far})
+                         for k_ in keys])
+
+    def pair_problem(self, num: Mapping[Any, Run], den: Mapping[Any, Run], keys: Sequence[Any]) -> str | None:
         for k_ in keys:
             for c in self.same:
                 a, b = num[k_].trace.constants.get(c), den[k_].trace.constants.get(c)
                 if a is None or b is None or not np.isclose(a, b, rtol=1e-12, atol=0):
-                    return Outcome(INCONCLUSIVE, f"{c} differs within pair {k_}: {a} vs {b}", {"pair": str(k_), c: [a, b]})
-        e_num, e_den = self.the_bound(thm), self._den_bound(thm)
-        far = {"T": 1e30}
-        predicted = np.array([self._value(e_num, {**num[k_].trace.constants, **far}) / self._value(e_den, {**den[k_].trace.constants, **far})
-                              for k_ in keys])
-        x = np.array([float(num[k_].point[self.extrapolate]) for k_ in keys]) if self.extrapolate else None
-        groups = [g for k_ in keys for g in (num[k_].trace.values[self.measure][:, -1:], den[k_].trace.values[self.measure][:, -1:])]
+                    return f"{c} differs within pair {k_}: {a} vs {b}"
+        return None
 
-        def ratios(means: list[np.ndarray]) -> np.ndarray:
-            return np.stack([means[2 * i][0] / means[2 * i + 1][0] for i in range(len(keys))], axis=0)
-
-        def statistic(means: list[np.ndarray]) -> np.ndarray:
-            rho = ratios(means)
-            if x is None or len(keys) < 2:
-                return rho.mean(axis=0)
-            return rho.mean(axis=0) - fit.ols_slope(x, rho) * x.mean()  # intercept at x = 0
-
-        ci = fit.bootstrap_statistic(groups, statistic, self.confidence)
-        target = float(predicted.mean()) if x is None or len(keys) < 2 else float(np.polyval(np.polyfit(x, predicted, 1), 0.0))
-        lo_ok, hi_ok = target * (1 - self.tol), target * (1 + self.tol)
-        if not np.isfinite(ci.low):
-            observed = INCONCLUSIVE
-        elif self.relation == "tight":
-            observed = PASS if lo_ok <= ci.low and ci.high <= hi_ok else FAIL if ci.high < lo_ok or ci.low > hi_ok else INCONCLUSIVE
-        else:
-            observed = PASS if ci.high <= hi_ok else FAIL if ci.low > hi_ok else INCONCLUSIVE
-        measured = ratios([fit.mean_se(g)[0] for g in groups])
-        evidence = {"predicted": target, "estimate": ci.estimate, "ci_low": ci.low, "ci_high": ci.high, "tol_relative": self.tol,
-                    "pairs": {str(k_): float(m) for k_, m in zip(keys, measured)}, "extrapolated_in": self.extrapolate,
-                    "same": {c: num[keys[0]].trace.constants.get(c) for c in self.same}}
-        summary = f"ratio {ci.estimate:.4g} [{ci.low:.4g}, {ci.high:.4g}] vs predicted {target:.4g} (+-{self.tol:.0%})"
-        if self.same:
-            summary += "; equal " + ", ".join(f"{c} = {num[keys[0]].trace.constants.get(c):g}" for c in self.same)
-        plot = Plot(self.name, self.extrapolate or self.pair_by, f"ratio of {self.measure}", logx=False, logy=False)
-        xs = x if x is not None else np.arange(len(keys), dtype=float)
-        plot.add("measured ratio", xs, measured, "data")
-        plot.add("predicted by the bounds", xs, predicted, "bound")
-        if x is not None:
-            plot.add(f"extrapolated to 0: {ci.estimate:.4g} [{ci.low:.4g}, {ci.high:.4g}]", [0.0, 0.0], [ci.low, ci.high], "fit")
-        return Outcome(observed, summary, evidence, plot)
+    def pair_notes(self, num: Mapping[Any, Run], keys: Sequence[Any]) -> tuple[dict[str, Any], str]:
+        same = {c: num[keys[0]].trace.constants.get(c) for c in self.same}
+        return {"same": same}, ("; equal " + ", ".join(f"{c} = {v:g}" for c, v in same.items()) if same else "")

@@ -484,9 +484,10 @@ class Ratio(Check):
         keys = sorted(set(num) & set(den))
         if not keys:
             return Outcome(INCONCLUSIVE, "no matched numerator/denominator pairs", {})
-        expr = self.the_bound(thm)
-        far = {"T": 1e30}
-        predicted = [float(evaluate(expr, {**num[k_].trace.constants, **far}) / evaluate(expr, {**den[k_].trace.constants, **far})) for k_ in keys]
+        problem = self.pair_problem(num, den, keys)
+        if problem:
+            return Outcome(INCONCLUSIVE, problem, {})
+        predicted = self.predicted(thm, num, den, keys)
         x = np.array([float(num[k_].point[self.extrapolate]) for k_ in keys]) if self.extrapolate else None
         groups = [g for k_ in keys for g in (num[k_].trace.values[self.measure][:, -1:], den[k_].trace.values[self.measure][:, -1:])]
 
@@ -501,8 +502,8 @@ class Ratio(Check):
             return rho.mean(axis=0) - slope * x.mean()  # intercept at x = 0
 
         ci = fit.bootstrap_statistic(groups, statistic, self.confidence)
-        target = predicted[0] if x is None else float(np.mean(predicted))
-        if max(predicted) - min(predicted) > 1e-9 * abs(target) and x is not None:
+        target = float(np.mean(predicted))
+        if x is not None and len(keys) >= 2 and np.ptp(predicted) > 1e-9 * abs(target):
             target = float(np.polyval(np.polyfit(x, predicted, 1), 0.0))
         lo_ok, hi_ok = target * (1 - self.tol), target * (1 + self.tol)
         if not np.isfinite(ci.low):
@@ -515,6 +516,9 @@ class Ratio(Check):
         evidence = {"predicted": target, "estimate": ci.estimate, "ci_low": ci.low, "ci_high": ci.high, "tol_relative": self.tol,
                     "pairs": {str(k_): float(m) for k_, m in zip(keys, measured)}, "extrapolated_in": self.extrapolate}
         summary = f"ratio {ci.estimate:.4g} [{ci.low:.4g}, {ci.high:.4g}] vs predicted {target:.4g} (+-{self.tol:.0%})"
+        more, note = self.pair_notes(num, keys)
+        evidence.update(more)
+        summary += note
         plot = Plot(self.name, self.extrapolate or self.pair_by, f"ratio of {self.measure}", logx=False, logy=False)
         xs = x if x is not None else np.arange(len(keys), dtype=float)
         plot.add("measured ratio", xs, measured, "data")
@@ -522,6 +526,20 @@ class Ratio(Check):
         if x is not None:
             plot.add(f"extrapolated to 0: {ci.estimate:.4g} [{ci.low:.4g}, {ci.high:.4g}]", [0.0, 0.0], [ci.low, ci.high], "fit")
         return Outcome(observed, summary, evidence, plot)
+
+    def predicted(self, thm: Theorem, num: Mapping[Any, Run], den: Mapping[Any, Run], keys: Sequence[Any]) -> np.ndarray:
+        """The ratio the bound predicts for each pair, as T -> infinity."""
+        expr, far = self.the_bound(thm), {"T": 1e30}
+        return np.array([float(evaluate(expr, {**num[k_].trace.constants, **far}) / evaluate(expr, {**den[k_].trace.constants, **far}))
+                         for k_ in keys])
+
+    def pair_problem(self, num: Mapping[Any, Run], den: Mapping[Any, Run], keys: Sequence[Any]) -> str | None:
+        """Why the pairs cannot be compared (the check is then INCONCLUSIVE), or None."""
+        return None
+
+    def pair_notes(self, num: Mapping[Any, Run], keys: Sequence[Any]) -> tuple[dict[str, Any], str]:
+        """Extra evidence and summary text about the pairs."""
+        return {}, ""
 
 
 @dataclass
