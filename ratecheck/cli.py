@@ -140,7 +140,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
             print(f"{thm.id}: {'VERIFIED' if ok else 'NOT VERIFIED'} ({meta['seconds']:.0f} s) -> {out / thm.id / 'report.md'}")
             for c in checks:
                 flag = "ok " if c["observed"] == c["expected"] else "!! "
-                print(f"  {flag} expected {c['expected']:4s} observed {c['observed']:12s} {c['name']}")
+                head = "" if c.get("measured") is None else f"  [{c['relation']}: measured {report.number(c['measured'])} vs {report.number(c['predicted'])}]"
+                print(f"  {flag} expected {c['expected']:4s} observed {c['observed']:12s} {c['name']}{head}")
     finally:
         if client is not None:
             client.close()

@@ -18,7 +18,8 @@ Matrix compressors take the matrix shape ``(m, n)`` in place of ``d`` in these t
 
 ``REGISTRY`` maps a name to a factory of one configured compressor given the event size (d for
 vectors, min(m, n) for matrices); the property tests run every entry through every contract test.
-``make(name, **params)`` builds a compressor by class name.
+``make(name, **params)`` builds a compressor by class name; ``parse(spec)`` builds one from the short spec a
+sweep point declares ("random_k:5", "random_k_u:5" for unscaled random-k, "qsgd:2", "top_k:1", "sign").
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ __all__ = [
     "Sign",
     "TopK",
     "make",
+    "parse",
 ]
 
 FLOAT_BITS = 32  # every float sent counts as one IEEE single (the convention of the QSGD and PowerSGD papers)
@@ -143,6 +145,18 @@ class Compressor:
 
     def __call__(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         raise NotImplementedError
+
+    def constants(self, d: int) -> dict[str, float]:
+        """The declared constants a theorem reads at dimension d: omega where C is an omega-quantizer, delta
+        where it is a delta-compressor (absent otherwise, so a bound that needs one cannot evaluate by
+        accident), the bits per vector and k (d when C keeps every coordinate)."""
+        omega, delta = self.omega(d), self.delta(d)
+        out = {"bits": float(self.bits(d)), "k": float(getattr(self, "k", d))}
+        if omega is not None:
+            out["omega"] = float(omega)
+        if delta is not None:
+            out["delta"] = float(delta)
+        return out
 
     @property
     def name(self) -> str:
@@ -576,3 +590,31 @@ def make(name: str, **params: object) -> Compressor:
     except TypeError as err:
         raise InputError(f"{name}: {err}; its parameters are {', '.join(signature.parameters)}") from None
     return cls(**params)  # type: ignore[arg-type]
+
+
+ALIASES: dict[str, tuple[str, dict[str, object]]] = {"random_k_u": ("random_k", {"scaled": False})}  # unscaled random-k: delta = k/d
+
+
+def parse(spec: str) -> Compressor:
+    """The compressor of a sweep point's spec ``name`` or ``name:value``: the value is the class's first
+    parameter (k of random_k/top_k, s of qsgd, rank of rank_r/power_sgd); ``random_k_u:k`` is random-k
+    without the d/k scaling (a delta-compressor, delta = k/d)."""
+    if not isinstance(spec, str) or not spec:
+        raise InputError(f"a compressor spec must be a string such as 'random_k:5', got {spec!r}")
+    name, _, value = spec.partition(":")
+    name, fixed = ALIASES.get(name, (name, {}))
+    if name not in _CLASSES:
+        known = sorted([*_CLASSES, *ALIASES])
+        close = difflib.get_close_matches(name, known, n=1, cutoff=0.5)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise InputError(f"unknown compressor {spec!r}{hint} (known: {', '.join(known)}; a parameter follows a colon, e.g. 'top_k:5')")
+    params = dict(fixed)
+    if value:
+        first = next(iter(inspect.signature(_CLASSES[name]).parameters), None)
+        if first is None:
+            raise InputError(f"compressor {name!r} takes no parameter, got {spec!r}")
+        try:
+            params[first] = int(value)
+        except ValueError:
+            raise InputError(f"compressor spec {spec!r}: {first} must be an integer, got {value!r}") from None
+    return make(name, **params)

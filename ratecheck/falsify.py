@@ -27,6 +27,7 @@ from scipy import optimize
 
 from ratecheck import fit
 from ratecheck.theorem import Theorem, evaluate
+from ratecheck.sweep import Context
 from ratecheck.trace import Trace
 from ratecheck.validate import InputError, integer
 
@@ -34,11 +35,12 @@ from ratecheck.validate import InputError, integer
 @dataclass
 class SearchSpace:
     """Instances allowed by a theorem's assumptions: ``params`` maps a name to its (low, high) range
-    (names in ``integers`` are rounded, names in ``log`` are searched on a log scale); ``run(thm,
-    instance, R, rng)`` returns a Trace whose constants hold every symbol of the bound."""
+    (names in ``integers`` are rounded, names in ``log`` are searched on a log scale); ``run(ctx,
+    instance, R, rng)`` returns a Trace; with the constants the run registers in its Context
+    (ratecheck.sweep) it holds every symbol of the bound."""
 
     params: dict[str, tuple[float, float]]
-    run: Callable[[Theorem, dict, int, np.random.Generator], Trace]
+    run: Callable[[Context, dict, int, np.random.Generator], Trace]
     measure: str = "avg_subopt"
     integers: frozenset[str] = field(default_factory=frozenset)
     log: frozenset[str] = field(default_factory=frozenset)
@@ -56,7 +58,8 @@ def _instance(space: SearchSpace, z: np.ndarray) -> dict[str, float]:
 
 def ratio_curve(thm: Theorem, space: SearchSpace, instance: dict, R: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Checkpoints, mean, standard error and bound of one instance."""
-    tr = space.run(thm, instance, R, rng)
+    ctx = Context(thm)
+    tr = ctx.finish(space.run(ctx, instance, R, rng))
     mean, se = fit.mean_se(tr.values[space.measure])
     b = np.broadcast_to(evaluate(thm.bound, {**tr.constants, "T": tr.t}), tr.t.shape)
     return tr.t, mean, se, b

@@ -3,8 +3,10 @@
 A mutant is the theorem with one deliberate error; ``verify`` must reject it (some check not as
 expected). Every theorem gets these without extra code, because its bound and step rules are sympy
 expressions:
-  * ``drop-<symbol>``: the bound with omega -> 0, delta -> 1 or n -> 1, i.e. a dropped factor such as
-    (1 + omega) or 1/delta (only where that changes the bound);
+  * ``drop-<symbol>``: the bound with a symbol at its neutral value (ratecheck.symbols: omega -> 0,
+    delta -> 1, n -> 1, zeta -> 0, delta_H -> 0, f -> 0, tau -> infinity, and whatever a theorem adds in
+    ``Theorem.symbols``), i.e. a dropped factor such as (1 + omega) or 1/delta (only where that changes a
+    bound);
   * ``faster-T``: T -> T^2 in the bound, a wrong (too fast) exponent;
   * ``step-x8-<rule>``: the step rule multiplied by 8, a step size beyond the theorem's limit (the runs
     are redone with it);
@@ -20,10 +22,9 @@ from collections.abc import Callable
 
 import sympy as sp
 
-from ratecheck.theorem import T, Theorem, delta, n, omega
+from ratecheck.symbols import T, meanings, neutral_values
+from ratecheck.theorem import Theorem
 from ratecheck.validate import InputError
-
-NEUTRAL = {omega: 0, delta: 1, n: 1}
 
 
 def map_bounds(thm: Theorem, f: Callable[[sp.Expr], sp.Expr]) -> Theorem:
@@ -39,7 +40,7 @@ def _all_bounds(thm: Theorem) -> list[sp.Expr]:
 def mutations(thm: Theorem) -> dict[str, Callable[[Theorem], Theorem]]:
     """Every planted error applicable to this theorem, by name."""
     out: dict[str, Callable[[Theorem], Theorem]] = {}
-    for sym, value in NEUTRAL.items():
+    for sym, value in neutral_values(meanings(thm.symbols)).items():
         if any(expr.subs(sym, value) != expr for expr in _all_bounds(thm)):
             out[f"drop-{sym}"] = lambda t, sym=sym, value=value: map_bounds(t, lambda b: b.subs(sym, value))
     if any(T in expr.free_symbols for expr in _all_bounds(thm)):

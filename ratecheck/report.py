@@ -35,6 +35,29 @@ def mark(check: dict) -> str:
     return "ok" if check["observed"] == check["expected"] else "NOT OK"
 
 
+# the fixed names of a check in verdict.json (ratecheck.checks.Outcome.record): theory beside numerics
+VERDICT_FIELDS = ("name", "kind", "relation", "expected", "observed", "measured", "predicted", "ratio", "interval",
+                  "tolerance", "relative_tolerance", "summary", "evidence")
+# the check table's columns beside the name: (heading, how a check's entry is shown)
+COLUMNS = (
+    ("relation", lambda c: str(c.get("relation") or "")),
+    ("measured", lambda c: number(c.get("measured"))),
+    ("predicted / bound", lambda c: number(c.get("predicted"))),
+    ("ratio", lambda c: number(c.get("ratio"))),
+    ("interval", lambda c: "" if c.get("interval") is None else f"[{number(c['interval'][0])}, {number(c['interval'][1])}]"),
+    ("tolerance", lambda c: "" if c.get("tolerance") is None else number(c["tolerance"]) + (" rel." if c.get("relative_tolerance") else "")),
+    ("expected", lambda c: c["expected"]),
+    ("observed", lambda c: c["observed"]),
+)
+
+
+def number(x: object) -> str:
+    """A headline number, 4 significant digits ('inf', 'nan' as stored; empty where it does not apply)."""
+    if x is None:
+        return ""
+    return f"{x:.4g}" if isinstance(x, (int, float)) else str(x)
+
+
 # ----------------------------------------------------------------------------------------------------
 # plots
 
@@ -70,7 +93,8 @@ def draw(plot: dict, path: Path, evidence: dict | None = None) -> None:
     if plot["logy"]:
         ax.set_yscale("log")
     div = (evidence or {}).get("diverged")
-    if div and plot["xlabel"] in ("T", "t"):
+    x_max = max((v for s_ in plot["series"] for v in s_["x"] if v is not None), default=None)
+    if div and plot["xlabel"] in ("T", "t") and x_max is not None and div["step"] <= x_max:  # within the plotted steps
         ax.axvline(div["step"], color="k", lw=0.8, ls=":")
         ax.annotate(f"diverged at step {div['step']}", (div["step"], 0.95), xycoords=("data", "axes fraction"), fontsize=8, ha="right")
     ax.set_xlabel(plot["xlabel"])
@@ -110,8 +134,7 @@ def write_theorem(out: Path, info: dict, checks: list[dict], meta: dict) -> bool
     folder = out / info["id"]
     folder.mkdir(parents=True, exist_ok=True)
     ok = all(c["observed"] == c["expected"] for c in checks)
-    verdict = {"theorem": info["id"], "ok": ok, "checks": [
-        {k: c[k] for k in ("name", "kind", "expected", "observed", "evidence")} for c in checks]}
+    verdict = {"theorem": info["id"], "ok": ok, "checks": [{k: c.get(k) for k in VERDICT_FIELDS} for c in checks]}
     (folder / "verdict.json").write_text(json.dumps(verdict, indent=1, sort_keys=False))
     (folder / "outcomes.json").write_text(json.dumps({"theorem": info, "checks": checks, "meta": meta, "ok": ok}))
     render(folder)
@@ -145,9 +168,10 @@ def _markdown(info: dict, checks: list[dict], meta: dict, ok: bool, images: list
     if info["steps"]:
         lines += ["Step-size rules: " + "; ".join(f"`{k}`: {v}" for k, v in info["steps"].items()), ""]
     lines += ["## Assumptions", ""] + [f"- {a}" for a in info["assumptions"]] + [""]
-    lines += ["## Checks", "", "| # | check | kind | relation | expected | observed | | result |", "|---|---|---|---|---|---|---|---|"]
+    lines += ["## Checks", "", "| # | check | kind | " + " | ".join(h for h, _ in COLUMNS) + " | |",
+              "|---" * (len(COLUMNS) + 4) + "|"]
     for i, c in enumerate(checks, 1):
-        lines.append(f"| {i} | {cell(c['name'])} | {c['kind']} | {c['relation']} | {c['expected']} | {c['observed']} | {mark(c)} | {cell(c['summary'])} |")
+        lines.append(f"| {i} | {cell(c['name'])} | {c['kind']} | " + " | ".join(cell(f(c)) for _, f in COLUMNS) + f" | {mark(c)} |")
     negatives = [c for c in checks if c["expected"] == "FAIL"]
     if negatives:
         lines += ["", "## Negative controls", "", "Configurations that break a hypothesis; each must come out FAIL.", ""]
@@ -172,8 +196,8 @@ _CSS = ("body{font-family:sans-serif;max-width:960px;margin:2em auto;padding:0 1
 def _html(folder: Path, info: dict, checks: list[dict], meta: dict, ok: bool, images: list[str | None]) -> str:
     e = html.escape
     rows = "".join(
-        f"<tr><td>{i}</td><td>{e(c['name'])}</td><td>{e(c['kind'])}</td><td>{e(c['relation'])}</td><td>{c['expected']}</td>"
-        f"<td>{c['observed']}</td><td class={'ok' if mark(c) == 'ok' else 'bad'}>{mark(c)}</td><td>{e(c['summary'])}</td></tr>"
+        f"<tr><td>{i}</td><td>{e(c['name'])}</td><td>{e(c['kind'])}</td>" + "".join(f"<td>{e(f(c))}</td>" for _, f in COLUMNS)
+        + f"<td class={'ok' if mark(c) == 'ok' else 'bad'}>{mark(c)}</td></tr>"
         for i, c in enumerate(checks, 1))
     details = []
     for i, (c, img) in enumerate(zip(checks, images), 1):
@@ -190,7 +214,7 @@ def _html(folder: Path, info: dict, checks: list[dict], meta: dict, ok: bool, im
             f"<p>Source: {e(info['source'])}<br>Run: seed {meta.get('seed')}, {'quick' if meta.get('quick') else 'full'}, commit "
             f"{e(str(meta.get('commit')))}, {e(str(meta.get('date')))}</p><h2>Statement</h2><p>{e(info['statement'])}</p>"
             f"<pre>{e(info['bound_pretty'])}</pre><h2>Assumptions</h2><ul>{assumptions}</ul><h2>Checks</h2><table>"
-            "<tr><th>#</th><th>check</th><th>kind</th><th>relation</th><th>expected</th><th>observed</th><th></th><th>result</th></tr>"
+            "<tr><th>#</th><th>check</th><th>kind</th>" + "".join(f"<th>{e(h)}</th>" for h, _ in COLUMNS) + "<th></th></tr>"
             f"{rows}</table>{''.join(details)}</body></html>")
 
 

@@ -1,13 +1,19 @@
 """Sweeps x replicas: discovery, seeding, caching, resume, parallel backends, progress (DESIGN.md, "Running").
 
-Every sweep point gets its own generator from ``SeedSequence(master_seed, spawn_key=hash(theorem, sweep,
-point))``, so a point's numbers never depend on which worker runs it or in which order. Each finished
-point is written atomically (temporary file + ``os.replace``) to
+Every sweep point gets its own generator from ``SeedSequence(master_seed, spawn_key=hash(stream, sweep,
+point))`` (``stream``: the theorem's declared seed stream, by default its id), so a point's numbers never
+depend on which worker runs it or in which order, and a renamed copy of a theorem file runs on the same
+draws. A point runs in a fresh ``Context`` (ratecheck.sweep) on a recording ``Point``: the context records
+the step rules the run read and merges the certified constants into the trace; the point records the keys
+the run read, and a declared key that neither the run nor a check reads is an error (a misspelling).
+
+Each finished point is written atomically (temporary file + ``os.replace``) to
 ``.ratecheck-cache/<theorem>/<key>-<steps>.npz``, where the key hashes the sweep, the point, R, the seed
-and the source code of the engine, the problems and the theorem file, and <steps> hashes the step rules
-the run read (``<key>.rules.json`` lists them): a planted mutant that changes only the bound, or a step
-rule this point does not use, reuses the run. ``resume=True`` reuses what is there, so a killed run loses
-no finished point.
+and the source code a run depends on (``code_files``: the engine less the evaluation-only modules such as
+report.py and the checks, the problems package and the theorem file), and <steps> hashes the step rules
+the run read (``<key>.rules.json`` lists them and the point keys read): a planted mutant that changes only
+the bound, or a step rule this point does not use, reuses the run, and editing report.py reruns nothing.
+``resume=True`` reuses what is there, so a killed run loses no finished point.
 """
 
 from __future__ import annotations
@@ -23,14 +29,15 @@ import re
 import sys
 import tempfile
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from functools import cache
 from pathlib import Path
 
 import numpy as np
 import sympy as sp
 
-from ratecheck.theorem import STEPS_READ, Run, Theorem, clean
+from ratecheck.sweep import Context, Point, unread_keys
+from ratecheck.theorem import Run, Theorem, clean
 from ratecheck.trace import Trace
 from ratecheck.validate import InputError
 
@@ -100,24 +107,38 @@ def canonical(point: dict) -> str:
     return json.dumps(point, sort_keys=True, default=str)
 
 
-def point_seed(master_seed: int, theorem_id: str, sweep: str, point: dict) -> np.random.SeedSequence:
+def point_seed(master_seed: int, stream: str, sweep: str, point: dict) -> np.random.SeedSequence:
     """The SeedSequence of one sweep point: independent of scheduling and of the other points."""
-    key = tuple(zlib.crc32(x.encode()) for x in (theorem_id, sweep, canonical(point)))
+    key = tuple(zlib.crc32(x.encode()) for x in (stream, sweep, canonical(point)))
     return np.random.SeedSequence(master_seed, spawn_key=key)
+
+
+# Modules whose code cannot change a run's numbers: they read finished runs (checks, fits, reports, the
+# CLI, mutants, the falsification search) or only schedule them. Every other file of the engine (algorithms,
+# transforms, operators, problem protocol, traces, validation, expression evaluation, sweeps) and of the
+# problems package is part of a run's cache key, with the theorem file itself.
+EVALUATION_ONLY = ("checks", "report.py", "cli.py", "fit.py", "mutate.py", "falsify.py", "run.py", "__main__.py")
+RUNNER_VERSION = 2  # bump when the seeding or the layout of a cached run changes (run.py is not hashed)
+
+
+def code_files(theorem_path: str) -> list[Path]:
+    """The source files a run's numbers depend on (every engine module but EVALUATION_ONLY, the problems
+    package, the theorem file): editing report.py reruns nothing, editing an algorithm reruns everything."""
+    engine = Path(__file__).parent
+    files = [p for p in engine.rglob("*.py") if p.relative_to(engine).parts[0] not in EVALUATION_ONLY]
+    try:
+        import problems
+
+        files += list(Path(problems.__file__).parent.rglob("*.py"))
+    except ImportError:  # pragma: no cover
+        pass
+    return sorted(files) + [Path(theorem_path)]
 
 
 @cache
 def _code_hash(theorem_path: str) -> str:
-    h = hashlib.sha256()
-    roots = [Path(__file__).parent]
-    try:
-        import problems
-
-        roots.append(Path(problems.__file__).parent)
-    except ImportError:  # pragma: no cover
-        pass
-    files = sorted(p for root in roots for p in root.rglob("*.py")) + [Path(theorem_path)]
-    for p in files:
+    h = hashlib.sha256(str(RUNNER_VERSION).encode())
+    for p in code_files(theorem_path):
         h.update(p.read_bytes())
     return h.hexdigest()[:16]
 
@@ -142,14 +163,16 @@ def _cache_dir(thm: Theorem) -> Path:
     return CACHE_DIR.resolve() / thm.id.partition("~")[0]  # absolute: remote workers write it
 
 
-def _cached(thm: Theorem, key: str) -> Trace | None:
-    """The finished run of this point under this theorem's step rules, if the cache has it: the point's
-    ``<key>.rules.json`` lists the rules its run read, ``<key>-<steps key>.npz`` holds the trace."""
+def _cached(thm: Theorem, key: str) -> tuple[Trace, list[str]] | None:
+    """The finished run of this point under this theorem's step rules, if the cache has it, with the point
+    keys the run read: ``<key>.rules.json`` lists the rules and keys the run read, ``<key>-<steps key>.npz``
+    holds the trace."""
     folder = _cache_dir(thm)
     try:
-        full = _steps_key(thm, key, json.loads((folder / f"{key}.rules.json").read_text()))
-        return None if full is None else Trace.from_bytes((folder / f"{key}-{full}.npz").read_bytes())
-    except Exception:  # noqa: BLE001 -- a missing or damaged entry, whatever the error: recompute
+        read = json.loads((folder / f"{key}.rules.json").read_text())
+        full = _steps_key(thm, key, read["steps"])
+        return None if full is None else (Trace.from_bytes((folder / f"{key}-{full}.npz").read_bytes()), list(read["keys"]))
+    except Exception:  # noqa: BLE001 -- a missing, damaged or older entry, whatever the error: recompute
         return None
 
 
@@ -169,23 +192,68 @@ def _write_atomic(path: Path, data: bytes) -> None:
 # running
 
 
-def _run_point(ref: str, sweep: str, point: dict, R: int, seed: int, key: str, cache: str) -> bytes:
-    """One sweep point, in a worker: load the theorem (by id or path), run, write the cache (the
-    caller's folder ``cache``: a remote worker has its own environment), return."""
+def stream(thm: Theorem) -> str:
+    """The name that seeds a theorem's runs: its declared ``stream`` (so that a renamed copy of a file, or a
+    planted error in one, runs on the same random draws as the original), else its id; a mutant uses its
+    base's (same draws, different claim)."""
+    return thm.stream or thm.id.partition("~")[0]
+
+
+def run_point(thm: Theorem, sweep: str, point: dict, R: int, rng: np.random.Generator) -> tuple[Trace, Context, Point]:
+    """One point of a sweep, R replicas, in a fresh Context on a recording Point: the trace (with the
+    registered constants merged in), the context (step rules read) and the point (keys read)."""
+    ctx, P = Context(thm), Point(point, sweep)
+    return ctx.finish(thm.sweep(sweep).run(ctx, P, R, rng)), ctx, P
+
+
+def _run_point(ref: str, sweep: str, point: dict, R: int, seed: int, key: str, cache: str) -> tuple[bytes, list[str]]:
+    """One sweep point, in a worker: load the theorem (by id or path), run it in a fresh Context on a
+    recording Point, write the cache (the caller's folder ``cache``: a remote worker has its own
+    environment), return the trace and the point keys the run read."""
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     thm = load(ref)
-    rng = np.random.default_rng(point_seed(seed, thm.id.partition("~")[0], sweep, point))  # mutants: same draws
-    read: set[str] = set()
-    token = STEPS_READ.set(read)
-    try:
-        trace = thm.sweep(sweep).run(thm, dict(point), R, rng)
-    finally:
-        STEPS_READ.reset(token)
+    trace, ctx, P = run_point(thm, sweep, point, R, np.random.default_rng(point_seed(seed, stream(thm), sweep, point)))
     data = trace.to_bytes()
     folder = Path(cache)
-    _write_atomic(folder / f"{key}.rules.json", json.dumps(sorted(read)).encode())
-    _write_atomic(folder / f"{key}-{_steps_key(thm, key, sorted(read))}.npz", data)
-    return data
+    steps, keys = sorted(ctx.steps_read), sorted(P.read)
+    _write_atomic(folder / f"{key}.rules.json", json.dumps({"steps": steps, "keys": keys}).encode())
+    _write_atomic(folder / f"{key}-{_steps_key(thm, key, steps)}.npz", data)
+    return data, keys
+
+
+def _keys_read_by_checks(thm: Theorem, sweep: str, points: Sequence[dict]) -> set[str]:
+    """The point keys the checks of a sweep read: their selections (where, numerator, denominator) called
+    on recording Points, and the keys they pair or extrapolate by."""
+    read: set[str] = set()
+    for c in thm.checks:
+        if c.sweep != sweep:
+            continue
+        read.update(k for k in (getattr(c, "pair_by", None), getattr(c, "extrapolate", None)) if isinstance(k, str))
+        for select in (getattr(c, "where", None), getattr(c, "numerator", None), getattr(c, "denominator", None)):
+            if not callable(select):
+                continue
+            for p in points:
+                P = Point(p, sweep)
+                try:
+                    select(P)
+                except (InputError, KeyError, TypeError):  # the check itself reports a bad selection
+                    pass
+                read |= P.read
+    return read
+
+
+def check_point_keys(thm: Theorem, sweep: str, points: Sequence[dict], read_by_run: Sequence[Iterable[str]]) -> None:
+    """A declared point key that neither the run nor a check reads is a misspelling or a dead value: an
+    error naming the key, the point and what was read."""
+    by_checks = _keys_read_by_checks(thm, sweep, points)
+    for p, read in zip(points, read_by_run):
+        seen = set(read) | by_checks
+        unread = unread_keys(p, seen)
+        if unread:
+            hints = {k: difflib.get_close_matches(k, sorted(seen - set(p)), n=1) for k in unread}
+            text = ", ".join(f"{k!r}" + (f" (did you mean {h[0]!r}?)" if h else "") for k, h in hints.items())
+            raise InputError(f"{thm.id}, sweep {sweep!r}, point {canonical(p)}: key {text} is declared but neither the run nor a "
+                             f"check reads it; read: {', '.join(sorted(seen))}")
 
 
 def run_theorem(
@@ -206,14 +274,14 @@ def run_theorem(
     base, tilde, mutation = ref.rpartition("~") if "~" in ref else (ref, "", "")
     base = str(Path(base).resolve()) if (base.endswith(".py") or os.sep in base) else base
     ref = base + tilde + mutation  # what a worker process loads
-    tasks, done = [], {}
+    tasks, done, keys_read = [], {}, {}
     for sw in thm.sweeps:
         points, R = sw.plan(quick)
         for p in points:
             key = cache_key(thm, sw.name, p, R, seed)
             hit = _cached(thm, key) if resume else None
             if hit is not None:
-                done[key] = hit
+                done[key], keys_read[key] = hit
             else:
                 tasks.append((sw.name, p, R, key))
     bar = tqdm(total=len(tasks), desc=f"{thm.id}", unit="pt", disable=not progress or not tasks, leave=False)
@@ -222,14 +290,16 @@ def run_theorem(
         sequential = jobs_ == 1 and backend != "dask"  # dask: always on the cluster, whatever --jobs
         with parallel_config(backend="sequential" if sequential else backend, n_jobs=-1 if backend == "dask" else jobs_):
             outs = Parallel(return_as="generator")(delayed(_run_point)(ref, s_, p, R, seed, key, str(_cache_dir(thm))) for s_, p, R, key in tasks)
-            for (s_, p, R, key), data in zip(tasks, outs):
-                done[key] = Trace.from_bytes(data)
+            for (s_, p, R, key), (data, keys) in zip(tasks, outs):
+                done[key], keys_read[key] = Trace.from_bytes(data), keys
                 bar.update(1)
     bar.close()
     results: dict[str, list[Run]] = {}
     for sw in thm.sweeps:
         points, R = sw.plan(quick)
-        results[sw.name] = [Run(p, done[cache_key(thm, sw.name, p, R, seed)]) for p in points]
+        keys = [cache_key(thm, sw.name, p, R, seed) for p in points]
+        check_point_keys(thm, sw.name, points, [keys_read[k_] for k_ in keys])
+        results[sw.name] = [Run(p, done[k_]) for p, k_ in zip(points, keys)]
     return thm, results
 
 
@@ -238,8 +308,7 @@ def evaluate_checks(thm: Theorem, results: dict[str, list[Run]]) -> list[dict]:
     out = []
     for c in thm.checks:
         o = c.evaluate(thm, results)
-        out.append({"name": c.name, "kind": c.kind, "relation": c.relation, "description": c.description,
-                    "expected": c.expected, "observed": o.observed, "summary": o.summary, "evidence": clean(o.evidence),
+        out.append({"name": c.name, "kind": c.kind, "description": c.description, "expected": c.expected, **o.record(),
                     "plot": None if o.plot is None else o.plot.__dict__})
     return out
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ratecheck.run import load, point_seed
+from ratecheck.run import load, point_seed, run_point
 
 TINY = Path(__file__).parent / "fixtures" / "tiny_theorem.py"
 
@@ -49,7 +49,7 @@ def traces(order: list[tuple[str, dict]], seed: int) -> dict[str, dict[str, np.n
     out = {}
     for sweep, point in order:
         rng = np.random.default_rng(point_seed(seed, thm.id, sweep, point))
-        tr = thm.sweep(sweep).run(thm, dict(point), 8, rng)
+        tr, _, _ = run_point(thm, sweep, point, 8, rng)
         out[sweep + json.dumps(point, sort_keys=True)] = {"t": tr.t, "diverged_at": tr.diverged_at, **tr.values}
     return out
 

@@ -1,5 +1,6 @@
-"""The engine's own parts on synthetic data whose answer is known: Recorder, the four check kinds (each
-must be able to say PASS, FAIL and INCONCLUSIVE), seeding, cache round trip, mutations."""
+"""The engine's own parts on synthetic data whose answer is known: Recorder, the verdict core (judge, every
+relation at its boundaries), the check kinds (each must be able to say PASS, FAIL and INCONCLUSIVE), seeding,
+cache round trip, mutations."""
 
 from __future__ import annotations
 
@@ -8,29 +9,11 @@ import pytest
 import sympy as sp
 
 from ratecheck import fit
+from ratecheck.checks import FAIL, INCONCLUSIVE, PASS, BoundHolds, Exponent, MeanEquals, Ratio, Relation, combine, judge
+from ratecheck.expr import evaluate, expression, local_slope
 from ratecheck.mutate import mutate, mutations
 from ratecheck.run import point_seed
-from ratecheck.theorem import (
-    FAIL,
-    INCONCLUSIVE,
-    PASS,
-    R0,
-    BoundHolds,
-    Exponent,
-    L,
-    MeanEquals,
-    Ratio,
-    Run,
-    Sweep,
-    T,
-    Theorem,
-    evaluate,
-    expression,
-    gamma,
-    local_slope,
-    omega,
-    sigma,
-)
+from ratecheck.theorem import R0, L, Run, Sweep, T, Theorem, gamma, omega, sigma
 from ratecheck.trace import Recorder, Trace, log_checkpoints
 from ratecheck.validate import InputError
 
@@ -93,6 +76,71 @@ def test_local_slope_of_the_bound() -> None:
     assert expression("gamma").free_symbols == {gamma}  # not the Gamma function
     with pytest.raises(InputError, match="no value for sigma"):
         evaluate(b, {"R0": 1.0, "gamma": 0.1, "T": 1.0})
+
+
+# -- the verdict core -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("relation, interval, verdict", [
+    # predicted 1, absolute tolerance 0.1: band [0.9, 1.1]
+    (Relation.TIGHT, (0.95, 1.05), PASS), (Relation.TIGHT, (0.9, 1.1), PASS),            # inside, edges included
+    (Relation.TIGHT, (0.85, 1.05), INCONCLUSIVE), (Relation.TIGHT, (0.5, 1.5), INCONCLUSIVE),
+    (Relation.TIGHT, (1.11, 1.3), FAIL), (Relation.TIGHT, (0.5, 0.89), FAIL), (Relation.TIGHT, (0.5, 0.9), INCONCLUSIVE),
+    (Relation.UPPER, (0.0, 1.1), PASS), (Relation.UPPER, (1.0, 1.2), INCONCLUSIVE), (Relation.UPPER, (1.1, 1.2), INCONCLUSIVE),
+    (Relation.UPPER, (1.11, 1.2), FAIL), (Relation.UPPER, (np.inf, np.inf), FAIL),   # a diverged mean is above any bound
+    (Relation.LOWER, (0.9, 2.0), PASS), (Relation.LOWER, (0.8, 1.0), INCONCLUSIVE), (Relation.LOWER, (0.5, 0.89), FAIL),
+    (Relation.EXACT, (0.0, 0.9), PASS), (Relation.EXACT, (1.05, 1.05), PASS), (Relation.EXACT, (1.11, 2.0), FAIL),
+    (Relation.EXACT, (0.0, 0.89), FAIL), (Relation.EXACT, (np.nan, np.nan), FAIL),     # an identity has no grey zone
+    (Relation.TIGHT, (np.nan, 1.0), INCONCLUSIVE), (Relation.UPPER, (np.nan, np.nan), INCONCLUSIVE),
+    (Relation.LOWER, (np.nan, np.nan), INCONCLUSIVE),
+])
+def test_judge_every_relation_at_its_boundaries(relation: Relation, interval: tuple[float, float], verdict: str) -> None:
+    assert judge(interval, 1.0, 0.1, relation) == verdict
+    assert judge(interval, 1.0, 0.1, relation.value) == verdict  # the plain name works too
+
+
+def test_judge_relative_tolerance_and_unknown_prediction() -> None:
+    assert judge((9.5, 10.5), 10.0, 0.05, Relation.TIGHT, relative=True) == PASS      # band [9.5, 10.5]
+    assert judge((9.4, 10.0), 10.0, 0.05, Relation.TIGHT, relative=True) == INCONCLUSIVE
+    assert judge((-10.4, -9.6), -10.0, 0.05, Relation.TIGHT, relative=True) == PASS   # a negative prediction: same band
+    assert judge((-9.4, -9.0), -10.0, 0.05, Relation.TIGHT, relative=True) == FAIL
+    assert judge((0.0, 1.0), np.nan, 0.1, Relation.TIGHT) == INCONCLUSIVE
+    with pytest.raises(InputError, match="asserts nothing"):
+        judge((0.0, 1.0), 1.0, 0.1, Relation.OBSERVATION)
+    with pytest.raises(InputError, match="'less'"):
+        judge((0.0, 1.0), 1.0, 0.1, "less")
+
+
+def test_combine_the_points() -> None:
+    assert combine([PASS, PASS]) == PASS
+    assert combine([PASS, INCONCLUSIVE]) == INCONCLUSIVE
+    assert combine([INCONCLUSIVE, FAIL, PASS]) == FAIL
+    assert combine([]) == INCONCLUSIVE
+
+
+def test_relation_is_validated() -> None:
+    assert Exponent("e", "s", relation="tight").relation is Relation.TIGHT and Relation.TIGHT == "tight"
+    thm, _ = theorem(R0 / T, [Exponent("slope", "s", relation="tigth")], {"s": []})
+    with pytest.raises(InputError, match=r"slope.*'tigth'.*\['tight', 'upper', 'lower'\]"):
+        thm.validate()
+    thm, _ = theorem(R0 / T, [BoundHolds("b", "s", relation="tight")], {"s": []})  # bound holds claims only 'upper'
+    with pytest.raises(InputError, match=r"'b'.*\['upper'\]"):
+        thm.validate()
+    thm, _ = theorem(R0 / T, [BoundHolds("b", "s"), Exponent("e", "s", relation=Relation.UPPER)], {"s": []})
+    thm.validate()
+
+
+def test_outcome_carries_theory_beside_numerics() -> None:
+    t = np.arange(1, 21)
+    X = 0.5 / t * np.ones((10, t.size))
+    thm, runs = theorem(R0 / T, [BoundHolds("b", "s")], {"s": [Run({"a": 1}, make_trace(t, X, R0=1.0))]})
+    rec = thm.checks[0].evaluate(thm, runs).record()
+    assert rec["observed"] == PASS and rec["relation"] == "upper"
+    assert rec["measured"] == pytest.approx(0.5 * rec["predicted"])  # the worst point: mean 0.5/T against the bound 1/T
+    assert rec["ratio"] == pytest.approx(0.5) and rec["ratio"] == pytest.approx(rec["evidence"]["max_ratio_mean_over_bound"])
+    assert rec["interval"] == [pytest.approx(rec["measured"])] * 2 and rec["tolerance"] == 1e-9 and rec["relative_tolerance"] is True
+    empty = thm.checks[0].evaluate(thm, {"s": []}).record()
+    assert empty["observed"] == INCONCLUSIVE and empty["measured"] is None and empty["ratio"] is None
 
 
 # -- BoundHolds -------------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""EF-PowerSGD (ratecheck.algorithms.powersgd), the low-rank check kinds (ratecheck.checks_lowrank) and the
+"""EF-PowerSGD (ratecheck.algorithms.powersgd), the low-rank check kinds (ratecheck.checks) and the
 planted-wrong copies of theorems/powersgd.py (THEOREMS.md T3.1).
 
 The batched algorithm is compared with a slow transcription of the paper code (epfml/powersgd
@@ -22,8 +22,7 @@ from ratecheck.algorithms.powersgd import (
     local_compress_then_average,
     orthogonalize,
 )
-from ratecheck.checks import Converges, WithinRounding
-from ratecheck.checks_lowrank import GeometricRate, MeanVersusBound, Observation
+from ratecheck.checks import Converges, GeometricRate, MeanVersusBound, Observation, WithinRounding
 from ratecheck.compressors import PowerSGD
 from ratecheck.theorem import FAIL, INCONCLUSIVE, PASS, Run, T, Theorem
 from ratecheck.trace import Trace
@@ -189,8 +188,8 @@ def test_mean_versus_bound() -> None:
     a = sp.Symbol("a", positive=True)
     assert MeanVersusBound("m", "s", measure="x", bound=a - sp.Rational(3, 100)).evaluate(THM, res).observed == PASS
     assert MeanVersusBound("m", "s", measure="x", bound=a + sp.Rational(3, 100)).evaluate(THM, res).observed == FAIL
-    assert MeanVersusBound("m", "s", measure="x", relation="tight", bound=a).evaluate(THM, res).observed == PASS
-    assert MeanVersusBound("m", "s", measure="x", relation="tight", bound=a + sp.Rational(1, 50)).evaluate(THM, res).observed == FAIL
+    assert MeanVersusBound("m", "s", measure="x", relation="exact", bound=a).evaluate(THM, res).observed == PASS
+    assert MeanVersusBound("m", "s", measure="x", relation="exact", bound=a + sp.Rational(1, 50)).evaluate(THM, res).observed == FAIL
 
 
 def test_exact_identity_ends_below_and_observation() -> None:

@@ -36,7 +36,7 @@ from problems.pseudo_huber import PseudoHuber
 from problems.quadratic import Quadratic
 from ratecheck.algorithms.error_feedback import ef_sgd, ef_sgd_workers
 from ratecheck.algorithms.sgd import quantized_sgd
-from ratecheck.checks import BoundRatio, Converges, StepInequality, UniformBoundHolds, WithinRounding
+from ratecheck.checks import BoundRatio, Converges, StepInequality, WithinRounding
 from ratecheck.compressors import Compressor, Identity, RandomK, ScaledSign, Sign, TopK
 from ratecheck.falsify import SearchSpace
 from ratecheck.theorem import (
@@ -286,10 +286,10 @@ THEOREM = Theorem(
                        description="x~_{t+1} = x~_t - gamma g_t (lecture, 'Proof I: Virtual Sequence'); max_j of |x~_t - (x_0 - gamma "
                                    "sum_{s<t} g_s)| relative to the numbers involved, every replica and checkpoint; random-k, top-k, "
                                    "scaled sign, one worker and n = 4 workers (x~ = x - mean_i e_i)"),
-        UniformBoundHolds("hypothesis of Thm 12.5: E‖g_t‖^2 = ‖grad f(x_t)‖^2 + sigma^2 <= B^2", "lemmas", measure="gnorm2",
+        BoundHolds("hypothesis of Thm 12.5: E‖g_t‖^2 = ‖grad f(x_t)‖^2 + sigma^2 <= B^2", "lemmas", measure="gnorm2",
                    bound=GRAD_SQ, description="pseudo-Huber, B^2 = d kappa^2 + sigma^2 certified (sup ‖grad f‖ < kappa sqrt(d)); "
                                               "the noise part sigma^2 is exact, so ‖grad f(x_t)‖^2 <= B^2 - sigma^2 is checked"),
-        UniformBoundHolds("Lemma 12.7: E‖e_t‖^2 <= 4(1-delta) gamma^2 B^2/delta^2 at every checkpoint", "lemmas", measure="e2", bound=LEMMA_127,
+        BoundHolds("Lemma 12.7: E‖e_t‖^2 <= 4(1-delta) gamma^2 B^2/delta^2 at every checkpoint", "lemmas", measure="e2", bound=LEMMA_127,
                    description="pseudo-Huber d = 100; every step up to t = 64, then log-spaced; far start (x0 - x* = +-20 kappa per "
                                "coordinate: the constant-gradient part of the buffer dominates) and near start with gamma up to 1/(4L); "
                                "random-5 unscaled (delta = 1/20 exact), top-5 (declared delta = 1/20), scaled sign (declared delta = 1/d)"),

@@ -42,8 +42,7 @@ from ratecheck.algorithms.powersgd import (
     orthogonalize,
     relative_gap,
 )
-from ratecheck.checks import Converges, WithinRounding
-from ratecheck.checks_lowrank import GeometricRate, MeanVersusBound, Observation
+from ratecheck.checks import Converges, GeometricRate, MeanVersusBound, Observation, WithinRounding
 from ratecheck.compressors import PowerSGD
 from ratecheck.mutate import map_bounds
 from ratecheck.theorem import FAIL, R0, Exponent, L, Plot, Ratio, Run, Sweep, T, Theorem, gamma, sigma
@@ -383,10 +382,10 @@ THEOREM = Theorem(
                       measure="cs_violation", tol=1e-12,
                       description="rank 1: the catalog's Cauchy-Schwarz step [DERIVED]; rank r: ||P^P^^T M|| >= ||M Pi_Q|| because "
                                   "M Pi_Q has its columns in span(MQ) (derivation in compressors.PowerSGD.expected_delta_lower)"),
-        MeanVersusBound("P2: E ||M Pi_Q||^2/||M||^2 = r/m", "p2-fresh-query", measure="proj_lower", relation="tight", bound=DELTA_FRESH,
+        MeanVersusBound("P2: E ||M Pi_Q||^2/||M||^2 = r/m", "p2-fresh-query", measure="proj_lower", relation="exact", bound=DELTA_FRESH,
                         description="rank 1: E q^T A q/(|q|^2 tr A) = 1/m (q/|q| uniform on the sphere) [DERIVED]; rank r: E Pi_Q = "
                                     "(r/m) I for Gaussian Q. Within 6 standard errors at every point"),
-        MeanVersusBound("P2 tight at M = I: captured energy = r/m", "p2-fresh-query", measure="captured", relation="tight",
+        MeanVersusBound("P2 tight at M = I: captured energy = r/m", "p2-fresh-query", measure="captured", relation="exact",
                         bound=DELTA_FRESH, where=lambda p: p["kind"].startswith("identity"),
                         description="every query captures exactly r of the m unit singular values: the bound 1/m is attained"),
         MeanVersusBound("P2 rank r > 1: E captured energy >= r/m (CONJECTURE in the catalog)", "p2-fresh-query", measure="captured",
