@@ -28,15 +28,17 @@ import pkgutil
 import re
 import sys
 import tempfile
+import types
 import zlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import sympy as sp
 
-from ratecheck.sweep import Context, Point, unread_keys
+from ratecheck.sweep import Context, Grid, Point, unread_keys
 from ratecheck.theorem import Run, Theorem, clean
 from ratecheck.trace import Trace
 from ratecheck.validate import InputError
@@ -121,9 +123,9 @@ EVALUATION_ONLY = ("checks", "report.py", "cli.py", "fit.py", "mutate.py", "fals
 RUNNER_VERSION = 2  # bump when the seeding or the layout of a cached run changes (run.py is not hashed)
 
 
-def code_files(theorem_path: str) -> list[Path]:
-    """The source files a run's numbers depend on (every engine module but EVALUATION_ONLY, the problems
-    package, the theorem file): editing report.py reruns nothing, editing an algorithm reruns everything."""
+def code_files() -> list[Path]:
+    """The source files every run's numbers depend on: every engine module but EVALUATION_ONLY, and the
+    problems package. Editing report.py reruns nothing; editing an algorithm reruns everything."""
     engine = Path(__file__).parent
     files = [p for p in engine.rglob("*.py") if p.relative_to(engine).parts[0] not in EVALUATION_ONLY]
     try:
@@ -132,22 +134,88 @@ def code_files(theorem_path: str) -> list[Path]:
         files += list(Path(problems.__file__).parent.rglob("*.py"))
     except ImportError:  # pragma: no cover
         pass
-    return sorted(files) + [Path(theorem_path)]
+    return sorted(files)
 
 
 @cache
-def _code_hash(theorem_path: str) -> str:
+def _code_hash() -> str:
     h = hashlib.sha256(str(RUNNER_VERSION).encode())
-    for p in code_files(theorem_path):
+    for p in code_files():
         h.update(p.read_bytes())
     return h.hexdigest()[:16]
 
 
+def run_fingerprint(run: Callable[..., Any]) -> str:
+    """A hash of what a sweep's run function computes inside its theorem file: its code and, following the
+    names it uses, every function, class and value of that module it reaches (constants, dicts of
+    settings, sympy expressions, arrays); objects from other modules count by name (their code is in
+    ``_code_hash``). The declarations a run does not reach (the bound, the checks, the title) are not in
+    it, so a planted copy of a theorem file that changes a claim reuses the original's runs."""
+    h = hashlib.sha256()
+    module = getattr(run, "__module__", None)
+    seen: set[int] = set()
+
+    def code(co: types.CodeType, env: dict) -> None:
+        h.update(co.co_code)
+        h.update(repr((co.co_names, co.co_varnames, co.co_freevars)).encode())
+        for c in co.co_consts:
+            code(c, env) if isinstance(c, types.CodeType) else value(c)
+        for name in co.co_names:
+            if name in env:
+                h.update(name.encode())
+                value(env[name])
+
+    def value(v: Any) -> None:
+        if isinstance(v, (bool, int, float, complex, str, bytes, type(None))):
+            h.update(repr(v).encode())
+            return
+        if id(v) in seen:
+            return
+        seen.add(id(v))
+        if isinstance(v, types.FunctionType):
+            if v.__module__ != module:
+                h.update(f"{v.__module__}.{v.__qualname__}".encode())
+                return
+            code(v.__code__, v.__globals__)
+            for x in (v.__defaults__ or ()) + tuple((v.__kwdefaults__ or {}).values()):
+                value(x)
+            for cell in v.__closure__ or ():
+                value(cell.cell_contents)
+        elif isinstance(v, type):
+            h.update(f"{v.__module__}.{v.__qualname__}".encode())
+            if v.__module__ == module:
+                for name, x in sorted(vars(v).items()):
+                    h.update(name.encode())
+                    value(getattr(x, "__func__", x))
+        elif isinstance(v, types.ModuleType):
+            h.update(v.__name__.encode())
+        elif isinstance(v, sp.Basic):
+            h.update(sp.srepr(v).encode())
+        elif isinstance(v, np.ndarray):
+            h.update(repr((v.shape, v.dtype.str)).encode() + np.ascontiguousarray(v).tobytes())
+        elif isinstance(v, Mapping):
+            for k_, x in v.items():
+                value(k_)
+                value(x)
+        elif isinstance(v, (list, tuple, set, frozenset, Grid)):
+            for x in (sorted(v, key=repr) if isinstance(v, (set, frozenset)) else v):
+                value(x)
+        else:  # an instance: its type, and its attributes where it has them
+            h.update(f"{type(v).__module__}.{type(v).__qualname__}".encode())
+            if hasattr(v, "__dict__"):
+                value(dict(vars(v)))
+
+    value(run)
+    return h.hexdigest()[:16]
+
+
 def cache_key(thm: Theorem, sweep: str, point: dict, R: int, seed: int) -> str:
-    """The key of a sweep point's run, before the step rules: the base theorem, the sweep, the point, R,
-    the seed and the source code. A run may read the theorem's step rules (gamma = a fraction of the
-    declared limit), never its bound, so mutants that change only the bound reuse the runs."""
-    blob = json.dumps([thm.id.partition("~")[0], sweep, canonical(point), R, seed, _code_hash(thm.path)], sort_keys=True)
+    """The key of a sweep point's run, before the step rules: the seed stream, the sweep, the point, R, the
+    seed, the engine's and the problems' code and the fingerprint of the sweep's run function. A run may
+    read the theorem's step rules (gamma = a fraction of the declared limit), never its bound, so mutants
+    and planted copies that change only a claim reuse the runs."""
+    fp = run_fingerprint(thm.sweep(sweep).run)
+    blob = json.dumps([stream(thm), sweep, canonical(point), R, seed, _code_hash(), fp], sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:24]
 
 
@@ -160,7 +228,7 @@ def _steps_key(thm: Theorem, key: str, rules: Sequence[str]) -> str | None:
 
 
 def _cache_dir(thm: Theorem) -> Path:
-    return CACHE_DIR.resolve() / thm.id.partition("~")[0]  # absolute: remote workers write it
+    return CACHE_DIR.resolve() / stream(thm)  # absolute: remote workers write it
 
 
 def _cached(thm: Theorem, key: str) -> tuple[Trace, list[str]] | None:

@@ -8,7 +8,7 @@ import pytest
 import sympy as sp
 
 from ratecheck.compressors import RandomK, parse
-from ratecheck.run import EVALUATION_ONLY, code_files, check_point_keys
+from ratecheck.run import EVALUATION_ONLY, check_point_keys, code_files
 from ratecheck.sweep import Context, Grid, Point, Sweep, grid, points, zipped
 from ratecheck.symbols import Meaning, meanings, neutral_values
 from ratecheck.validate import InputError
@@ -136,11 +136,47 @@ def test_a_theorem_symbol_gets_a_drop_mutant_without_editing_mutate() -> None:
 
 
 def test_the_cache_key_covers_runs_not_reports() -> None:
-    files = {str(p) for p in code_files("theorems/quantized_sgd.py")}
+    files = {str(p) for p in code_files()}
     assert not any(p.endswith(("ratecheck/report.py", "ratecheck/cli.py")) or "/ratecheck/checks/" in p for p in files)
     assert any(p.endswith("ratecheck/compressors.py") for p in files) and any("/ratecheck/algorithms/" in p for p in files)
-    assert any("/problems/" in p for p in files) and "theorems/quantized_sgd.py" in files
+    assert any("/problems/" in p for p in files)
     assert "report.py" in EVALUATION_ONLY
+
+
+_RUN_FILE = """
+import numpy as np
+from ratecheck.symbols import R0, T, gamma
+SETTINGS = {"d": 5}
+BOUND = R0 / (gamma * T)
+
+
+def helper(point):
+    return SETTINGS["d"] * point["T"]
+
+
+def run(ctx, point, R, rng):
+    return helper(point) + np.zeros(3).sum()
+"""
+
+
+def _fingerprint_of(text: str, tmp_path, name: str) -> str:
+    import importlib.util
+
+    from ratecheck.run import run_fingerprint
+
+    path = tmp_path / f"{name}.py"
+    path.write_text(text)
+    spec = importlib.util.spec_from_file_location(f"fp_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return run_fingerprint(module.run)
+
+
+def test_the_run_fingerprint_follows_what_the_run_reaches(tmp_path) -> None:
+    base = _fingerprint_of(_RUN_FILE, tmp_path, "a")
+    assert _fingerprint_of(_RUN_FILE.replace("R0 / (gamma * T)", "R0 / (gamma * T**2)"), tmp_path, "b") == base  # a claim only
+    assert _fingerprint_of(_RUN_FILE.replace('{"d": 5}', '{"d": 6}'), tmp_path, "c") != base  # a setting the run reads
+    assert _fingerprint_of(_RUN_FILE.replace("* point", "+ point"), tmp_path, "d") != base  # a helper the run calls
 
 
 def test_grid_equality_and_slicing() -> None:
