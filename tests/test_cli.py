@@ -79,7 +79,7 @@ def test_bad_api_input_names_the_parameter_and_range() -> None:
 
 
 def test_verify_writes_the_report_and_lists_the_negative_control(tmp_path: Path) -> None:
-    r = cli("verify", "quantized-sgd", "--quick", "--out", str(tmp_path), "--no-progress")
+    r = cli("verify", "quantized-sgd", "--quick", "--resume", "--out", str(tmp_path), "--no-progress")
     assert r.returncode == 0, r.stdout + r.stderr
     folder = tmp_path / "quantized-sgd"
     verdict = json.loads((folder / "verdict.json").read_text())
@@ -102,7 +102,9 @@ def test_verify_writes_the_report_and_lists_the_negative_control(tmp_path: Path)
 
 @pytest.mark.parametrize("planted", sorted(PLANTED))
 def test_planted_wrong_theorem_files_exit_1(planted: str, planted_dir: Path, tmp_path: Path) -> None:
-    r = cli("verify", str(planted_dir / planted), "--quick", "--out", str(tmp_path), "--no-progress")
+    # --resume: a planted copy declares the original's seed stream and its runs reach the same code, so it
+    # reuses the runs the session already made for the original (ratecheck.run.cache_key)
+    r = cli("verify", str(planted_dir / planted), "--quick", "--resume", "--out", str(tmp_path), "--no-progress")
     assert r.returncode == 1, r.stdout + r.stderr
     verdict = json.loads(next(tmp_path.glob("*/verdict.json")).read_text())
     assert verdict["ok"] is False
