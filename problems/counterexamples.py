@@ -19,12 +19,12 @@ without error feedback fails, and the extreme instances the T2 checks need. Ever
   with sum_i z_i = 0, so the mean objective is the base problem's f exactly and every worker's gradient
   is off by the constant z_i; zeta^2 = (1/n) sum_i ||z_i||^2.
 
-Multi-worker protocol (what ``ratecheck.algorithms.error_feedback.ef_sgd_workers`` reads): an object with
-``n`` (workers), ``d``, ``x0``, ``x_star``, ``f_star``, ``constants``, ``loss(x)`` and ``grad(x)`` of the
-mean objective f = (1/n) sum_i f_i on batches (..., d), and ``worker_grads(x, rng)``: x of shape (..., d)
--> (..., n, d), row i an unbiased stochastic gradient of f_i at x (independent across workers and batch
-entries). ``stoch_grad(x, rng)`` is the mean of the rows (a stochastic gradient of f), so a multi-worker
-problem is also a single-objective Problem.
+The multi-worker instances implement the one client oracle of ratecheck.problem.ClientProblem (what
+``ratecheck.algorithms.error_feedback.ef_sgd_workers`` reads): ``n`` workers, ``loss``/``grad`` of the mean
+objective f = (1/n) sum_i f_i on batches (..., d), and ``client_stoch_grads(y, rng)``: y of shape
+(..., n, d) -> (..., n, d), row i an unbiased stochastic gradient of f_i at y_i (independent across workers
+and batch entries). ``stoch_grad(x, rng)`` is the mean of the rows at a shared x (a stochastic gradient
+of f), so a multi-worker problem is also a single-objective Problem.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ import numpy as np
 
 from problems.noise import resolve_noise
 from problems.quadratic import finite_array, make_rng
-from ratecheck.problem import Problem
+from ratecheck.problem import Problem, broadcast_clients, shared_point
 from ratecheck.validate import InputError, in_interval, integer
 
 __all__ = ["ConstantGradient", "ShiftedWorkers", "SignCounterexample", "TopKCounterexample", "line_minimum"]
@@ -151,13 +151,16 @@ class TopKCounterexample:
         x = np.asarray(x)
         return 2.0 * (x @ self.M) + x
 
-    def worker_grads(self, x: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
-        """grad f_i(x) = 2 <a_i, x> a_i + x for every worker: (..., d) -> (..., n, d) (deterministic)."""
-        x = np.asarray(x)
-        return 2.0 * (x @ self.a.T)[..., :, None] * self.a + x[..., None, :]
+    def client_stoch_grads(self, y: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
+        """grad f_i(y_i) = 2 <a_i, y_i> a_i + y_i for every worker: (..., n, d) -> (..., n, d) (deterministic;
+        at a shared point, one product x a^T gives every <a_i, x>)."""
+        y = np.asarray(y)
+        x = shared_point(y)
+        inner = x @ self.a.T if x is not None else np.einsum("...ij,ij->...i", y, self.a)  # <a_i, y_i>
+        return 2.0 * inner[..., :, None] * self.a + y
 
     def stoch_grad(self, x: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
-        return self.worker_grads(x, rng).mean(axis=-2)
+        return self.client_stoch_grads(broadcast_clients(x, self.n), rng).mean(axis=-2)
 
     def __repr__(self) -> str:
         return f"TopKCounterexample(x0={tuple(self.x0)})"
@@ -250,13 +253,12 @@ class ShiftedWorkers:
     def grad(self, x: np.ndarray) -> np.ndarray:
         return self.base.grad(x)
 
-    def worker_grads(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        x = np.asarray(x)
-        shape = x.shape[:-1] + (self.n, self.d)
-        return self.base.stoch_grad(np.broadcast_to(x[..., None, :], shape), rng) + self.z
+    def client_stoch_grads(self, y: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """g_i(y_i) = g(y_i) + z_i, the base problem's stochastic gradient (own noise per worker) shifted."""
+        return self.base.stoch_grad(np.asarray(y), rng) + self.z
 
     def stoch_grad(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        return self.worker_grads(x, rng).mean(axis=-2)
+        return self.client_stoch_grads(broadcast_clients(x, self.n), rng).mean(axis=-2)
 
     def __repr__(self) -> str:
         return f"ShiftedWorkers({self.base!r}, n={self.n}, zeta={self.constants['zeta']:g})"

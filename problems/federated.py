@@ -1,4 +1,4 @@
-"""Federated client quadratics with certified L, mu, zeta^2 and delta (THEOREMS.md G3 and T4).
+"""Federated client quadratics with certified L, mu, zeta^2 and delta_H (THEOREMS.md G3 and T4).
 
 n clients, client i holding
 
@@ -9,15 +9,17 @@ n clients, client i holding
 
 This is G3 (f_i(x) = 1/2 x^T H_i x - b_i^T x) written with client optima b_i = H_i x*_i. The heterogeneity
 at the optimum is zeta^2 = (1/n) sum_i ||grad f_i(x*)||^2 with grad f_i(x*) = H_i (x* - x*_i) (these sum
-to zero: x* is optimal for f); the Hessian dissimilarity is delta = max_i ||H_i - H||_op (SCAFFOLD's
-delta-BHD; Karimireddy et al., ICML 2020). Each client's stochastic gradient adds its own independent draw
-of a noise model of problems.noise (G2: mean zero, covariance (sigma^2/d) I).
+to zero: x* is optimal for f); the Hessian dissimilarity is delta_H = max_i ||H_i - H||_op (SCAFFOLD's
+delta-BHD, Karimireddy et al., ICML 2020; named delta_H here because delta is the compressor's quality).
+Each client's stochastic gradient adds its own independent draw of a noise model of problems.noise (G2:
+mean zero, covariance (sigma^2/d) I).
 
-Client oracles (what ``ratecheck.algorithms.local_sgd`` reads), on batches of client points y of shape
-(..., n, d), row i evaluated by client i: ``client_loss(y) -> (..., n)``, ``client_grads(y)``,
-``client_stoch_grads(y, rng)``. ``worker_grads(x, rng)`` evaluates every client at a shared x (..., d)
--> (..., n, d) (the multi-worker protocol of problems/counterexamples.py), and ``stoch_grad(x, rng)`` is
-their mean (unbiased for grad f, noise covariance sigma^2/(n d) I), so the problem is also a Problem.
+Client oracles on batches of client points y of shape (..., n, d), row i evaluated by client i:
+``client_loss(y) -> (..., n)``, ``client_grads(y)`` (exact) and ``client_stoch_grads(y, rng)``, the one
+client oracle of ratecheck.problem.ClientProblem (what local SGD, multi-worker EF and PowerSGD read; a
+shared x is passed as ratecheck.problem.broadcast_clients(x, n)). ``stoch_grad(x, rng)`` is the mean of the
+clients' stochastic gradients at a shared x (unbiased for grad f, noise covariance sigma^2/(n d) I), so the
+problem is also a Problem.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import numpy as np
 
 from problems.noise import resolve_noise
 from problems.quadratic import finite_array, make_rng, random_hessian, start_point
+from ratecheck.problem import broadcast_clients
 from ratecheck.validate import InputError, in_interval, integer, positive
 
 __all__ = ["FederatedQuadratic"]
@@ -52,7 +55,7 @@ class FederatedQuadratic:
     Constants (certified: eigenvalues and exact norms of the assembled instance):
         L = lambda_max(H), mu = lambda_min(H) (f is mu-strongly convex and L-smooth),
         L_max = max_i lambda_max(H_i) (every f_i is L_max-smooth), mu_min = min_i lambda_min(H_i),
-        zeta2 = (1/n) sum_i ||grad f_i(x*)||^2, zeta = sqrt(zeta2), delta = max_i ||H_i - H||_op,
+        zeta2 = (1/n) sum_i ||grad f_i(x*)||^2, zeta = sqrt(zeta2), delta_H = max_i ||H_i - H||_op,
         sigma, sigma2 (per client), R0 = ||x0 - x*||^2, F0 = f(x0) - f*, f_star, d, n.
     """
 
@@ -105,7 +108,7 @@ class FederatedQuadratic:
             "mu_min": float(client_eigs[:, 0].min()),
             "zeta2": zeta2,
             "zeta": math.sqrt(zeta2),
-            "delta": float(np.abs(np.linalg.eigvalsh(Hs - self.H)).max()),
+            "delta_H": float(np.abs(np.linalg.eigvalsh(Hs - self.H)).max()),
             "sigma": math.sqrt(self.noise.sigma2),
             "sigma2": float(self.noise.sigma2),
             "R0": float(np.sum((self.x0 - self.x_star) ** 2)),
@@ -172,11 +175,6 @@ class FederatedQuadratic:
         g = self.client_grads(y)
         return g + self.noise.sample(g.shape, rng)
 
-    def worker_grads(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """Every client's stochastic gradient at a shared x: (..., d) -> (..., n, d)."""
-        x = np.asarray(x, dtype=np.float64)
-        return self.client_stoch_grads(np.broadcast_to(x[..., None, :], x.shape[:-1] + (self.n, self.d)), rng)
-
     # -- the global objective ----------------------------------------------------------------------
 
     def loss(self, x: np.ndarray) -> np.ndarray:
@@ -190,11 +188,11 @@ class FederatedQuadratic:
 
     def stoch_grad(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """(1/n) sum_i g_i(x): all clients at the same x (one round of mini-batch SGD over clients)."""
-        return self.worker_grads(x, rng).mean(axis=-2)
+        return self.client_stoch_grads(broadcast_clients(np.asarray(x, dtype=np.float64), self.n), rng).mean(axis=-2)
 
     def __repr__(self) -> str:
         c = self.constants
         return (
             f"FederatedQuadratic(n={self.n}, d={self.d}, L={c['L']:g}, mu={c['mu']:g}, zeta={c['zeta']:g}, "
-            f"delta={c['delta']:g}, noise={self.noise!r}, seed={self.seed})"
+            f"delta_H={c['delta_H']:g}, noise={self.noise!r}, seed={self.seed})"
         )

@@ -3,7 +3,8 @@
 Each model implements the ``Noise`` protocol of ``ratecheck.problem``: ``sigma2`` is E||xi||^2 for one
 d-vector, exactly (``inf`` when the variance is infinite), and ``sample(shape, rng)`` draws independent
 noise vectors for every leading index of ``shape`` (last axis = d). All three models have mean zero and
-covariance (sigma2 / d) I_d, the isotropy the stationary SGD floor of G2 needs.
+covariance (sigma2 / d) I_d, the isotropy the stationary SGD floor of G2 needs, except
+``DirectionalNoise`` (anisotropic on purpose: the falsification search of quantized-sgd).
 
 ``resolve_noise`` turns what a problem constructor accepts (None, a number sigma, a Noise, and for
 finite sums "sampling") into a Noise.
@@ -20,7 +21,7 @@ from scipy.special import gammaln
 from ratecheck.problem import Noise
 from ratecheck.validate import InputError, integer, positive
 
-__all__ = ["SAMPLING", "Gaussian", "NoNoise", "StudentT", "resolve_noise"]
+__all__ = ["SAMPLING", "DirectionalNoise", "Gaussian", "NoNoise", "StudentT", "resolve_noise"]
 
 SAMPLING = "sampling"  # the noise argument of finite-sum problems that samples one example per draw
 
@@ -101,6 +102,30 @@ class StudentT:
 
     def __repr__(self) -> str:
         return f"StudentT(nu={self.nu:g}, scale={self.scale:g}, d={self.d})"
+
+
+class DirectionalNoise:
+    """Gaussian noise with E||xi||^2 = sigma^2 exactly, a fraction b of it along the unit vector u and the
+    rest isotropic: covariance sigma^2 (b u u^T + (1 - b) I/d). Any b in [0, 1] is allowed by the
+    assumptions of lecture Thm 12.2 (only E||xi||^2 <= sigma^2 is assumed)."""
+
+    def __init__(self, sigma: float, u: np.ndarray, b: float) -> None:
+        self.sigma = positive("sigma", sigma, allow_zero=True)
+        self.u = np.asarray(u, dtype=np.float64)
+        if self.u.ndim != 1 or not math.isclose(float(self.u @ self.u), 1.0, rel_tol=1e-9):
+            raise InputError(f"u must be a unit vector, got {u!r}")
+        if not 0.0 <= b <= 1.0:
+            raise InputError(f"b must be in [0, 1], got {b!r}")
+        self.b, self.d = b, self.u.shape[0]
+        self.sigma2 = self.sigma**2
+        self.constants = {"sigma": self.sigma, "sigma2": self.sigma2, "d": float(self.d)}
+
+    def sample(self, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
+        iso = rng.standard_normal(shape) * self.sigma * np.sqrt((1 - self.b) / self.d)
+        return iso + rng.standard_normal(shape[:-1] + (1,)) * self.sigma * np.sqrt(self.b) * self.u
+
+    def __repr__(self) -> str:
+        return f"DirectionalNoise(sigma={self.sigma:g}, b={self.b:g}, d={self.d})"
 
 
 def resolve_noise(noise: object, d: int, *, sampling: bool = False) -> Noise | None:

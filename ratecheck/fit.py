@@ -19,9 +19,15 @@ N_RESAMPLES = 2000
 
 @dataclass(frozen=True)
 class Interval:
+    """A point estimate with its interval (low, high); ``se``: the standard deviation of the statistic's
+    bootstrap distribution (its standard error; 0 for deterministic data, nan without an interval);
+    ``n_resamples``: the bootstrap resamples behind the percentile endpoints (0: none drawn)."""
+
     estimate: float
     low: float
     high: float
+    se: float = float("nan")
+    n_resamples: int = 0
 
     def as_dict(self) -> dict[str, float]:
         return {"estimate": self.estimate, "low": self.low, "high": self.high}
@@ -80,13 +86,16 @@ def bootstrap_statistic(
     if not np.isfinite(estimate):
         return Interval(estimate, np.nan, np.nan)
     if all(g.shape[0] < 2 or np.all(np.ptp(g, axis=0) == 0) for g in groups):
-        return Interval(estimate, estimate, estimate)
+        return Interval(estimate, estimate, estimate, 0.0, 0)
     res = stats.bootstrap(
         tuple(padded), on_samples, axis=0, vectorized=True, paired=False, n_resamples=N_RESAMPLES, batch=250,
         confidence_level=confidence, method="percentile", random_state=np.random.default_rng(seed),
     )
     ci = res.confidence_interval
-    return Interval(estimate, float(ci.low), float(ci.high))
+    dist = np.asarray(res.bootstrap_distribution, dtype=np.float64)
+    dist = dist[np.isfinite(dist)]
+    se = float(np.std(dist, ddof=1)) if dist.size > 1 else float("nan")
+    return Interval(estimate, float(ci.low), float(ci.high), se, N_RESAMPLES)
 
 
 def loglog_slope(

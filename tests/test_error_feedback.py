@@ -26,10 +26,11 @@ from problems.counterexamples import (
 from problems.nonconvex import Nonconvex
 from problems.pseudo_huber import PseudoHuber
 from problems.quadratic import Quadratic
-from ratecheck.algorithms.error_feedback import ef_sgd, ef_sgd_workers, ef_step
+from ratecheck.algorithms.error_feedback import ef_sgd, ef_sgd_update, ef_sgd_workers
 from ratecheck.algorithms.sgd import quantized_sgd, sgd
 from ratecheck.checks import BoundHolds, BoundRatio, Converges, StepInequality, WithinRounding
 from ratecheck.compressors import Identity, RandomK, Scaled, ScaledSign, Sign, TopK
+from ratecheck.problem import IIDClients, broadcast_clients
 from ratecheck.theorem import FAIL, INCONCLUSIVE, PASS, Run, Sweep, T, Theorem, evaluate, limiting_exponent
 from ratecheck.trace import Trace
 from ratecheck.validate import InputError
@@ -49,7 +50,7 @@ def test_virtual_sequence_is_sgd_on_the_same_gradients(C) -> None:
     f = Quadratic.log_spaced(12, 0.1, 1.0, noise=0.5, seed=3)
     tr = ef_sgd(f, C, 0.05, 400, 6, np.random.default_rng(0), checkpoints=np.arange(1, 401))
     assert tr.values["virt_gap"].max() < 1e3 * 400 * EPS
-    tw = ef_sgd_workers(f, C, 0.05, 400, 6, np.random.default_rng(0), n=3, checkpoints=np.arange(1, 401))
+    tw = ef_sgd_workers(IIDClients(f, 3), C, 0.05, 400, 6, np.random.default_rng(0), checkpoints=np.arange(1, 401))
     assert tw.values["virt_gap"].max() < 1e3 * 400 * EPS
 
 
@@ -91,16 +92,19 @@ def test_identity_compressor_gives_plain_sgd_bit_for_bit() -> None:
 def test_one_worker_of_the_multi_worker_code_is_ef_sgd() -> None:
     f = Quadratic.log_spaced(8, 0.1, 1.0, noise=1.0, seed=1)
     a = ef_sgd(f, RandomK(3, scaled=False), 0.1, 200, 5, np.random.default_rng(7))
-    b = ef_sgd_workers(f, RandomK(3, scaled=False), 0.1, 200, 5, np.random.default_rng(7), n=1)
+    b = ef_sgd_workers(IIDClients(f, 1, one_gradient=False), RandomK(3, scaled=False), 0.1, 200, 5, np.random.default_rng(7))
     np.testing.assert_allclose(b.values["subopt"], a.values["subopt"], rtol=1e-12, atol=0)
     np.testing.assert_allclose(b.values["e2"], a.values["e2"], rtol=1e-12, atol=0)
 
 
-def test_ef_step_reads_like_the_paper() -> None:
+def test_ef_update_reads_like_the_paper() -> None:
     e, g = np.array([[1.0, -2.0, 0.5]]), np.array([[0.0, 4.0, -1.0]])
-    v, e_next = ef_step(e, g, TopK(1), 0.5, np.random.default_rng(0))
+    tx = ef_sgd_update(TopK(1), 0.5)
+    state = tx.init(np.zeros(3), 1, np.random.default_rng(0))
+    state = (state[0], state[1]._replace(e=e))
+    v, new = tx.update(g, state, np.random.default_rng(0))
     np.testing.assert_array_equal(v, [[1.0, 0.0, 0.0]])  # u = e + gamma g = (1, 0, 0): top-1 keeps it whole
-    np.testing.assert_array_equal(e_next, [[0.0, 0.0, 0.0]])
+    np.testing.assert_array_equal(new[1].e, [[0.0, 0.0, 0.0]])
 
 
 def _stationary_e2(problem, k: int, d: int, gamma: float, R: int, seed: int) -> tuple[float, float]:
@@ -149,7 +153,7 @@ def test_measures_are_validated() -> None:
     with pytest.raises(InputError):
         ef_sgd(f, TopK(1), 0.1, 10, 2, np.random.default_rng(0), measures=("nope",))
     with pytest.raises(InputError):
-        ef_sgd_workers(f, TopK(1), 0.1, 10, 2, np.random.default_rng(0))  # n missing for i.i.d. workers
+        ef_sgd_workers(f, TopK(1), 0.1, 10, 2, np.random.default_rng(0))  # not a ClientProblem: IIDClients(f, n) needed
     with pytest.raises(InputError):
         ef_sgd(f, TopK(1), -0.1, 10, 2, np.random.default_rng(0))
 
@@ -203,8 +207,12 @@ def test_top1_counterexample_constants_divergence_and_ef_twin() -> None:
     assert p.constants["L"] == pytest.approx(53 / 3, rel=1e-12)
     assert p.constants["mu"] == pytest.approx(5 / 3, rel=1e-12)
     x = np.random.default_rng(0).standard_normal((7, 3))
-    np.testing.assert_allclose(p.worker_grads(x).mean(axis=-2), p.grad(x), rtol=1e-12)
-    np.testing.assert_array_equal(p.worker_grads(np.zeros((1, 3))), np.zeros((1, 3, 3)))  # zeta = 0 at x*
+    np.testing.assert_allclose(p.client_stoch_grads(broadcast_clients(x, 3)).mean(axis=-2), p.grad(x), rtol=1e-12)
+    np.testing.assert_array_equal(p.client_stoch_grads(np.zeros((1, 3, 3))), np.zeros((1, 3, 3)))  # zeta = 0 at x*
+    y = np.random.default_rng(1).standard_normal((7, 3, 3))  # every worker at its own point: row i is grad f_i(y_i)
+    np.testing.assert_allclose(p.client_stoch_grads(y), 2 * np.einsum('rij,ij->ri', y, p.a)[..., None] * p.a + y, rtol=1e-12)
+    np.testing.assert_allclose(p.client_stoch_grads(np.ascontiguousarray(broadcast_clients(x, 3))),
+                               p.client_stoch_grads(broadcast_clients(x, 3)), rtol=1e-12)  # shared-point path = general path
     h = 1e-6  # the gradient against central differences of the loss
     fd = np.stack([(p.loss(x + h * e) - p.loss(x - h * e)) / (2 * h) for e in np.eye(3)], axis=-1)
     np.testing.assert_allclose(fd, p.grad(x), rtol=1e-6, atol=1e-6)
@@ -233,7 +241,7 @@ def test_shifted_workers_heterogeneity_is_exact() -> None:
     base = Nonconvex(np.geomspace(0.5, 1.0, 6), 0.5, noise=0.0, seed=0)
     p = ShiftedWorkers(base, 5, 0.8, seed=2)
     x = np.random.default_rng(0).standard_normal((3, 6))
-    G = p.worker_grads(x, np.random.default_rng(1))
+    G = p.client_stoch_grads(broadcast_clients(x, 5), np.random.default_rng(1))
     np.testing.assert_allclose(G.mean(axis=-2), base.grad(x), rtol=1e-12, atol=1e-12)
     zeta2 = np.mean(np.sum((G - base.grad(x)[:, None, :]) ** 2, axis=-1), axis=-1)
     np.testing.assert_allclose(zeta2, 0.8**2, rtol=1e-12)

@@ -2,7 +2,7 @@
 definition (THEOREMS.md G3), computed independently of the constructor:
 
   * Hessians by central differences of the gradient oracles (exact for quadratics up to rounding), so L, mu,
-    L_max, mu_min and delta are eigenvalues of matrices the test assembles itself;
+    L_max, mu_min and delta_H are eigenvalues of matrices the test assembles itself;
   * x* and f* by an independent numerical minimisation (scipy BFGS on the mean of the client losses), zeta^2
     from the client gradients there;
   * L and mu also geometrically, on random pairs and on the witness pair along the extreme eigenvector;
@@ -19,6 +19,7 @@ import pytest
 from scipy.optimize import minimize
 
 from problems.federated import FederatedQuadratic
+from ratecheck.problem import ClientProblem, broadcast_clients
 from ratecheck.validate import InputError
 
 Z = 6.0  # Monte Carlo tolerance in standard errors (two-sided normal tail 2e-9 per check)
@@ -83,13 +84,13 @@ def check_L_mu(P: FederatedQuadratic, L: float, mu: float) -> None:
         assert float((P.grad(x[0] + v) - P.grad(x[0])) @ v) == pytest.approx(lam, rel=1e-8)
 
 
-def check_client_constants(P: FederatedQuadratic, L_max: float, mu_min: float, delta: float) -> None:
+def check_client_constants(P: FederatedQuadratic, L_max: float, mu_min: float, delta_H: float) -> None:
     Hc = client_hessians(P)
     eig = np.linalg.eigvalsh(Hc)
     assert L_max == pytest.approx(eig[:, -1].max(), rel=FD_TOL)
     assert mu_min == pytest.approx(eig[:, 0].min(), rel=FD_TOL, abs=FD_TOL)
     dev = np.abs(np.linalg.eigvalsh(Hc - mean_hessian(P))).max()
-    assert delta == pytest.approx(dev, rel=FD_TOL)
+    assert delta_H == pytest.approx(dev, rel=FD_TOL)
 
 
 def check_optimum(P: FederatedQuadratic, x_star: np.ndarray, f_star: float, zeta2: float) -> None:
@@ -125,7 +126,8 @@ def test_oracles_agree_with_the_definition(P: FederatedQuadratic) -> None:
 def test_certified_constants(P: FederatedQuadratic) -> None:
     c = P.constants
     check_L_mu(P, c["L"], c["mu"])
-    check_client_constants(P, c["L_max"], c["mu_min"], c["delta"])
+    check_client_constants(P, c["L_max"], c["mu_min"], c["delta_H"])
+    assert "delta" not in c  # delta is the compressor's quality (STYLE.md): the Hessian dissimilarity is delta_H
     check_optimum(P, P.x_star, P.f_star, c["zeta2"])
     assert c["zeta"] == pytest.approx(math.sqrt(c["zeta2"]))
     assert c["R0"] == pytest.approx(float(np.sum((P.x0 - P.x_star) ** 2)))
@@ -165,7 +167,8 @@ def test_noise_matches_its_law() -> None:
     assert g.shape == (N_MC, d)
     se = math.sqrt(s2 / d / P.n / N_MC)  # each coordinate of the mean of n client noises
     assert np.all(np.abs(g.mean(axis=0) - P.grad(P.x0)) <= Z * se)
-    assert P.worker_grads(np.zeros((2, 3, d)), np.random.default_rng(6)).shape == (2, 3, P.n, d)
+    assert P.client_stoch_grads(broadcast_clients(np.zeros((2, 3, d)), P.n), np.random.default_rng(6)).shape == (2, 3, P.n, d)
+    assert isinstance(P, ClientProblem)
 
 
 def test_inputs_are_validated() -> None:
@@ -187,7 +190,7 @@ def test_inputs_are_validated() -> None:
 
 def test_checkers_catch_planted_wrong_constants() -> None:
     """Each checker fails on a plausible wrong value: L of the worst client for L of f, zeta^2 measured at
-    x0 instead of x*, delta from one client only, f* = 0."""
+    x0 instead of x*, delta_H from one client only, f* = 0."""
     P = instances()[0]
     c = P.constants
     with pytest.raises(AssertionError):
@@ -200,6 +203,6 @@ def test_checkers_catch_planted_wrong_constants() -> None:
     with pytest.raises(AssertionError):
         check_optimum(P, P.x_star, 0.0, c["zeta2"])
     one = float(np.abs(np.linalg.eigvalsh(P.H_clients[0] - P.H)).max())
-    assert one != pytest.approx(c["delta"], rel=FD_TOL)
+    assert one != pytest.approx(c["delta_H"], rel=FD_TOL)
     with pytest.raises(AssertionError):
         check_client_constants(P, c["L_max"], c["mu_min"], one)

@@ -25,6 +25,7 @@ from ratecheck.algorithms.powersgd import (
 from ratecheck.checks import Converges, GeometricRate, MeanVersusBound, Observation, WithinRounding
 from ratecheck.compressors import PowerSGD
 from ratecheck.theorem import FAIL, INCONCLUSIVE, PASS, Run, T, Theorem
+from ratecheck.problem import IIDClients
 from ratecheck.trace import Trace
 from ratecheck.validate import InputError
 
@@ -51,23 +52,23 @@ def _gram_schmidt(P: np.ndarray) -> np.ndarray:
     return P
 
 
-@pytest.mark.parametrize("W, n, m, r", [(1, 5, 4, 1), (3, 6, 5, 2), (4, 8, 6, 3), (2, 5, 7, 4)])
-def test_allreduce_is_the_compression_of_the_mean(W: int, n: int, m: int, r: int) -> None:
+@pytest.mark.parametrize("n, rows, cols, r", [(1, 5, 4, 1), (3, 6, 5, 2), (4, 8, 6, 3), (2, 5, 7, 4)])
+def test_allreduce_is_the_compression_of_the_mean(n: int, rows: int, cols: int, r: int) -> None:
     """T3.1 P1 against compressors.PowerSGD on the mean and a per-worker transcription of RankKReducer;
-    the local-orthogonalization variant differs (W > 1)."""
-    rng = np.random.default_rng(W * 100 + r)
-    M = rng.standard_normal((10, W, n, m)) * 10.0 ** rng.uniform(-2, 2, size=(10, W, 1, 1))
-    Q = rng.standard_normal((10, m, r))
+    the local-orthogonalization variant differs (n > 1 workers)."""
+    rng = np.random.default_rng(n * 100 + r)
+    M = rng.standard_normal((10, n, rows, cols)) * 10.0 ** rng.uniform(-2, 2, size=(10, n, 1, 1))
+    Q = rng.standard_normal((10, cols, r))
     out, Q_new = allreduce_compress(M, Q)
     single, _ = PowerSGD(r).step(M.mean(axis=1), Q, rng)
     scale = np.abs(M.mean(axis=1)).max()
     assert np.max(np.abs(out - single)) <= 1e-11 * scale
-    for i in range(10):  # RankKReducer: p = sum_w M_w q; orthogonalize; q = (1/W) sum_w M_w^T p; out = p q^T
-        p = _gram_schmidt(sum(M[i, w] @ Q[i] for w in range(W)))
-        q = sum(M[i, w].T @ p for w in range(W)) / W
+    for i in range(10):  # RankKReducer: p = sum_j M_j q; orthogonalize; q = (1/n) sum_j M_j^T p; out = p q^T
+        p = _gram_schmidt(sum(M[i, j] @ Q[i] for j in range(n)))
+        q = sum(M[i, j].T @ p for j in range(n)) / n
         assert np.allclose(out[i], p @ q.T, rtol=1e-10, atol=1e-12 * scale)
         assert np.allclose(np.abs(Q_new[i]), np.abs(q), rtol=1e-9, atol=1e-12 * scale)  # columns up to sign
-    if W > 1:
+    if n > 1:
         assert np.max(np.abs(local_compress_then_average(M, Q) - single)) > 1e-3 * scale
 
 
@@ -90,12 +91,13 @@ def _problem(noise: float) -> MatrixLeastSquares:
     return MatrixLeastSquares.random(20, 5, 4, noise_level=0.1, seed=3, noise=noise, X0=np.ones((5, 4)))
 
 
-def _reference(f: MatrixLeastSquares, rank: int, W: int, gamma: float, T_: int, R: int, seed: int, warm: bool) -> np.ndarray:
+def _reference(f: MatrixLeastSquares, rank: int, n_workers: int, gamma: float, T_: int, R: int, seed: int, warm: bool) -> np.ndarray:
     """Per replica and per worker, following the paper's loop (Alg. 2 without momentum, RankKReducer memory
     mem = tensor - out), with the random numbers drawn in the order ef_powersgd draws them. Returns
     f(x_t) - f* for t = 0..T, shape (R, T + 1). Along the way it asserts the virtual-iterate identity of
     the module docstring: x_t - gamma ebar_t equals mini-batch SGD y_t on the same gradients."""
-    n, m = f.shape
+    W = n_workers
+    n, m = f.shape  # rows, cols of the gradient matrices
     rng = np.random.default_rng(seed)
     Q = rng.standard_normal((R, m, rank))
     x = np.tile(f.x0, (R, 1))
@@ -125,9 +127,10 @@ def _reference(f: MatrixLeastSquares, rank: int, W: int, gamma: float, T_: int, 
 @pytest.mark.parametrize("warm", [True, False])
 def test_batched_loop_equals_the_per_worker_transcription(warm: bool) -> None:
     f = _problem(noise=0.5)
-    T_, R, W, rank, gamma = 30, 3, 3, 2, 0.05
-    trace = ef_powersgd(f, f.shape, rank, W, gamma, T_, R, np.random.default_rng(11), warm_start=warm, checkpoints=np.arange(1, T_ + 1))
-    ref = _reference(f, rank, W, gamma, T_, R, 11, warm)
+    T_, R, n, rank, gamma = 30, 3, 3, 2, 0.05
+    trace = ef_powersgd(IIDClients(f, n), f.shape, rank, gamma, T_, R, np.random.default_rng(11), warm_start=warm,
+                        checkpoints=np.arange(1, T_ + 1))
+    ref = _reference(f, rank, n, gamma, T_, R, 11, warm)
     assert np.allclose(trace.values["subopt"], ref[:, 1:], rtol=1e-9, atol=1e-12)
     assert np.allclose(trace.values["avg_subopt"][:, -1], ref[:, :-1].mean(axis=1), rtol=1e-9)
     assert np.max(trace.values["allreduce_gap"]) < 1e-12
@@ -136,24 +139,27 @@ def test_batched_loop_equals_the_per_worker_transcription(warm: bool) -> None:
 def test_full_rank_is_exact_minibatch_sgd() -> None:
     """rank = min(n, m): nothing is lost (delta_t = 1, memory 0), so EF-PowerSGD is mini-batch SGD."""
     f = _problem(noise=0.0)
-    a = ef_powersgd(f, f.shape, 4, 2, 0.1, 50, 2, np.random.default_rng(0))
-    b = ef_powersgd(f, f.shape, None, 2, 0.1, 50, 2, np.random.default_rng(0))
+    a = ef_powersgd(IIDClients(f, 2), f.shape, 4, 0.1, 50, 2, np.random.default_rng(0))
+    b = ef_powersgd(IIDClients(f, 2), f.shape, None, 0.1, 50, 2, np.random.default_rng(0))
     assert np.allclose(a.values["delta_obs"], 1.0, atol=1e-12) and np.max(a.values["e2"]) < 1e-24
     assert np.allclose(a.values["subopt"], b.values["subopt"], rtol=1e-9, atol=1e-14)
-    low = ef_powersgd(f, f.shape, 1, 2, 0.1, 50, 2, np.random.default_rng(0))
+    low = ef_powersgd(IIDClients(f, 2), f.shape, 1, 0.1, 50, 2, np.random.default_rng(0))
     assert np.min(low.values["delta_obs"]) < 0.999  # rank 1 does lose something: the test can fail
 
 
 def test_ef_off_keeps_no_memory_and_bad_input_is_refused() -> None:
     f = _problem(noise=0.5)
-    tr = ef_powersgd(f, f.shape, 1, 2, 0.05, 20, 2, np.random.default_rng(0), error_feedback=False)
+    clients = IIDClients(f, 2)
+    tr = ef_powersgd(clients, f.shape, 1, 0.05, 20, 2, np.random.default_rng(0), error_feedback=False)
     assert np.all(tr.values["e2"] == 0)
-    with pytest.raises(InputError, match="n\\*m"):
-        ef_powersgd(f, (4, 4), 1, 2, 0.05, 20, 2, np.random.default_rng(0))
+    with pytest.raises(InputError, match="rows\\*cols"):
+        ef_powersgd(clients, (4, 4), 1, 0.05, 20, 2, np.random.default_rng(0))
     with pytest.raises(InputError, match="rank must be an integer in \\[1, 4\\]"):
-        ef_powersgd(f, f.shape, 5, 2, 0.05, 20, 2, np.random.default_rng(0))
-    with pytest.raises(InputError, match="W must be an integer >= 1"):
-        ef_powersgd(f, f.shape, 1, 0, 0.05, 20, 2, np.random.default_rng(0))
+        ef_powersgd(clients, f.shape, 5, 0.05, 20, 2, np.random.default_rng(0))
+    with pytest.raises(InputError, match="n must be an integer >= 1"):
+        IIDClients(f, 0)
+    with pytest.raises(InputError, match="ClientProblem"):
+        ef_powersgd(f, f.shape, 1, 0.05, 20, 2, np.random.default_rng(0))  # a single objective: IIDClients(f, n) needed
 
 
 # ----------------------------------------------------------------------------------------------------

@@ -155,8 +155,12 @@ def run(thm: Theorem, point: dict, R: int, rng: np.random.Generator):
     elif n_ is None:
         trace = ef_sgd(f, C, gamma_, T_, R, rng, grid(point), burn_in, measures=measures)
     else:
-        trace = ef_sgd_workers(f, C, gamma_, T_, R, rng, n=None if hasattr(f, "worker_grads") else n_, checkpoints=grid(point),
-                               burn_in=burn_in, error_feedback=point.get("ef", True), measures=measures)
+        from ratecheck.problem import IIDClients  # TODO(lead): hoist to the imports
+
+        # n workers: the problem's own clients, or n i.i.d. copies drawing stoch_grad per worker (as recorded)
+        clients = f if hasattr(f, "client_stoch_grads") else IIDClients(f, n_, one_gradient=False)
+        trace = ef_sgd_workers(clients, C, gamma_, T_, R, rng, checkpoints=grid(point), burn_in=burn_in,
+                               error_feedback=point.get("ef", True), measures=measures)
     trace.constants.update({**constants, "gamma": gamma_})
     return trace
 

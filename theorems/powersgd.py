@@ -65,33 +65,16 @@ P3_T_MIN = sp.log(100) / (2 * sp.log(sigma_r / sigma_r1))  # steps after which a
 # P1: all-reduce linearity on random worker matrices
 
 
-def _worker_matrices(kind: str, R: int, W: int, n: int, m_: int, rng: np.random.Generator) -> np.ndarray:
-    """(R, W, n, m) worker matrices: 'gaussian' N(0, 1); 'scales' worker w multiplied by 10^u_w with u_w
-    uniform in [-3, 3] (heterogeneous magnitudes); 'low-rank' a rank-1 matrix per worker plus 1e-3 noise
-    (P = Mbar Q nearly rank 1 when r > 1: the ill-conditioned case of the orthogonalization)."""
-    G = rng.standard_normal((R, W, n, m_))
-    if kind == "gaussian":
-        return G
-    if kind == "scales":
-        return G * 10.0 ** rng.uniform(-3, 3, size=(R, W, 1, 1))
-    if kind == "low-rank":
-        return rng.standard_normal((R, W, n, 1)) * rng.standard_normal((R, W, 1, m_)) + 1e-3 * G
-    raise ValueError(kind)
-
-
 def run_p1(thm: Theorem, point: dict, R: int, rng: np.random.Generator) -> Trace:
-    """P1 on R independent draws of the W worker matrices and a shared Gaussian query: the relative gap
-    between the all-reduced output (ratecheck.algorithms.powersgd) and compressors.PowerSGD applied to
-    the mean with the same query, and the same gap for the nonlinear variant (local orthogonalization)."""
-    n_, m_, W, rank = point["n"], point["m"], point["W"], point["rank"]
-    M = _worker_matrices(point["kind"], R, W, n_, m_, rng)
-    Q = rng.standard_normal((R, m_, rank))
-    Mbar = M.mean(axis=1)
-    single, _ = PowerSGD(rank).step(Mbar, Q, rng)  # C_Q(Mbar), the single-matrix implementation
-    out, _ = allreduce_compress(M, Q)
-    local = local_compress_then_average(M, Q)
-    values = {"gap_allreduce": relative_gap(out, single, Mbar)[:, None], "gap_local": relative_gap(local, single, Mbar)[:, None]}
-    return Trace(np.array([1]), values, np.full(R, -1), {"W": float(W), "r": float(rank), "m": float(m_)})
+    """P1 on R independent draws of the n worker matrices (problems/lowrank.worker_matrices) and a shared
+    Gaussian query (ratecheck.algorithms.powersgd.allreduce_gaps). Point keys: 'n', 'm' the matrix rows and
+    columns, 'W' the number of workers."""
+    from problems.lowrank import worker_matrices  # TODO(lead): hoist to the imports
+    from ratecheck.algorithms.powersgd import allreduce_gaps  # TODO(lead): hoist
+
+    rows, cols, n_workers, rank = point["n"], point["m"], point["W"], point["rank"]
+    M = worker_matrices(point["kind"], R, n_workers, rows, cols, rng)
+    return allreduce_gaps(M, rng.standard_normal((R, cols, rank)), rng)
 
 
 P1 = [{"kind": k, "n": 12, "m": 10, "W": W, "rank": rk} for k in ("gaussian", "scales", "low-rank") for W in (2, 8) for rk in (1, 3)]
@@ -100,41 +83,18 @@ P1 = [{"kind": k, "n": 12, "m": 10, "W": W, "rank": rk} for k in ("gaussian", "s
 # P2: one step from a fresh Gaussian query
 
 
-def p2_matrix(kind: str) -> np.ndarray:
-    """The instances of P2: identity I_m (m = 8 or 40; 1/m is attained), 'gaussian' 30 x 40 N(0, 1) (the
-    catalog's NUM instance), 'near-flat' 20 x 20 with singular values evenly spaced in [0.7, 1] (close to
-    the worst case), 'spiked' 30 x 40: 3 u v^T + N(0, 1/40) entries (far from the worst case)."""
-    g = np.random.default_rng(20190)
-    if kind.startswith("identity"):
-        return np.eye(int(kind.split("-")[1]))
-    if kind == "gaussian":
-        return g.standard_normal((30, 40))
-    if kind == "near-flat":
-        U, _ = np.linalg.qr(g.standard_normal((20, 20)))
-        V, _ = np.linalg.qr(g.standard_normal((20, 20)))
-        return (U * np.linspace(1.0, 0.7, 20)) @ V.T
-    if kind == "spiked":
-        u, v = g.standard_normal(30), g.standard_normal(40)
-        return 3 * np.outer(u / np.linalg.norm(u), v / np.linalg.norm(v)) + g.standard_normal((30, 40)) / np.sqrt(40)
-    raise ValueError(kind)
-
-
 def run_p2(thm: Theorem, point: dict, R: int, rng: np.random.Generator) -> Trace:
-    """R fresh queries Q (m x r, N(0, 1)) for one matrix M; per replica: the captured energy
-    ||C(M)||^2/||M||^2 = 1 - ||M - C(M)||^2/||M||^2 of compressors.PowerSGD with that query, the projected
-    energy ||M Pi_Q||^2/||M||^2 (rank 1: q^T A q/(||q||^2 tr A)) and the positive part of their difference."""
+    """R fresh queries Q (m x r, N(0, 1)) for one matrix M (problems/lowrank.p2_matrix): captured and
+    projected energies (ratecheck.algorithms.powersgd.captured_energy)."""
+    from problems.lowrank import p2_matrix  # TODO(lead): hoist to the imports
+    from ratecheck.algorithms.powersgd import captured_energy  # TODO(lead): hoist
+
     M = p2_matrix(point["kind"])
-    m_ = M.shape[1]
     rank = point["rank"]
-    Q = rng.standard_normal((R, m_, rank))
+    Q = rng.standard_normal((R, M.shape[1], rank))
     if point.get("query") == "min-singular":  # planted violated assumption: Q depends on M (its weakest right singular vectors)
         Q = Q * 1e-6 + np.linalg.svd(M)[2][::-1][:rank].T
-    out, _ = PowerSGD(rank).step(np.broadcast_to(M, (R, *M.shape)), Q, rng)
-    total = float(np.sum(M * M))
-    captured = np.sum(out * out, axis=(-2, -1)) / total
-    proj = np.sum((M @ orthogonalize(Q)) ** 2, axis=(-2, -1)) / total  # ||M Q^||^2 = ||M Pi_Q||^2
-    values = {"captured": captured[:, None], "proj_lower": proj[:, None], "cs_violation": np.maximum(proj - captured, 0.0)[:, None]}
-    return Trace(np.array([1]), values, np.full(R, -1), {"m": float(m_), "r": float(rank), "n_rows": float(M.shape[0])})
+    return captured_energy(M, Q, rng)
 
 
 P2 = [{"kind": k, "rank": rk} for k in ("identity-8", "identity-40", "gaussian", "near-flat", "spiked") for rk in (1, 2, 4)]
@@ -143,52 +103,14 @@ P2 = [{"kind": k, "rank": rk} for k in ("identity-8", "identity-40", "gaussian",
 # P3: warm start on a fixed matrix
 
 
-def p3_matrix(rank: int, rho: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """30 x 40 matrix U diag(s) V^T with sigma_{r+1}/sigma_r = rho and the rest well separated: s = (1) or
-    (1, 0.5) for the top r, then s_{r+1} = rho s_r, s_{r+1+i} = 0.5 rho s_r 0.95^i (so the next-order
-    terms, (s_{r+2}/s_{r+1})^{2t} and for r = 2 (s_2/s_1)^{4t}, die out within a few steps)."""
-    g = np.random.default_rng(2019)
-    top = [1.0] if rank == 1 else [1.0, 0.5]
-    s = np.array(top + [rho * top[-1]] + [0.5 * rho * top[-1] * 0.95**i for i in range(30 - rank - 1)])
-    U, _ = np.linalg.qr(g.standard_normal((30, 30)))
-    V, _ = np.linalg.qr(g.standard_normal((40, 30)))
-    return (U * s) @ V.T, U, s
-
-
 def run_p3(thm: Theorem, point: dict, R: int, rng: np.random.Generator) -> Trace:
-    """T warm-started PowerSGD steps (compressors.PowerSGD, warm_start=True) on the fixed M from R random
-    initial queries. With P^_t the orthonormal basis of the t-th step's span(M Q), C = U_r^T P^_t and
-    B = U_perp^T P^_t (the components in and out of the top-r left singular subspace), per step t:
-      tan_angle = ||X||_F with X = B C^-1: the tangents of the principal angles (Golub & Van Loan, subspace
-                  iteration), exactly geometric for two singular directions; no saturation at 1 as the sine
-                  has for an unlucky start;
-      gap       = (best rank-r energy - captured energy)/||M||^2, computed without cancellation as
-                  tr(S_r^2 (I - C C^T)) - tr(S_perp^2 B B^T), with I - C C^T = G (I + G)^-1, G = X^T X;
-      excess    = the positive part of captured - best (Eckart-Young: never > 0), from the output itself."""
-    rank, rho, T_ = point["rank"], point["rho"], point["T"]
-    M, U, s = p3_matrix(rank, rho)
-    comp = PowerSGD(rank, warm_start=True)
-    Mb = np.broadcast_to(M, (R, *M.shape))
-    Q = comp.init(Mb.shape, rng)
-    total, best = float(np.sum(s**2)), float(np.sum(s[:rank] ** 2))
-    U_r_T, U_perp_T = U[:, :rank].T, U[:, rank:].T
-    s2_top, s2_perp = s[:rank] ** 2, s[rank:] ** 2
-    eye = np.eye(rank)
-    cols = {k_: np.empty((R, T_)) for k_ in ("tan_angle", "gap", "excess", "captured")}
-    for t in range(T_):  # a loop over steps only; replicas are the batch axis
-        P_hat = orthogonalize(Mb @ Q)  # the span the step projects on
-        out, Q = comp.step(Mb, Q, rng)
-        C, B = U_r_T @ P_hat, U_perp_T @ P_hat
-        X = np.swapaxes(np.linalg.solve(np.swapaxes(C, -1, -2), np.swapaxes(B, -1, -2)), -1, -2)  # X = B C^-1
-        G = np.swapaxes(X, -1, -2) @ X
-        I_minus_CCt = np.linalg.solve(eye + G, G)
-        captured = np.sum(out * out, axis=(-2, -1))
-        cols["tan_angle"][:, t] = np.sqrt(np.sum(X * X, axis=(-2, -1)))
-        cols["gap"][:, t] = (np.einsum("i,...ii->...", s2_top, I_minus_CCt) - np.einsum("i,...ij,...ij->...", s2_perp, B, B)) / total
-        cols["excess"][:, t] = np.maximum(captured - best, 0.0) / total
-        cols["captured"][:, t] = captured / total
-    constants = {"sigma_r": float(s[rank - 1]), "sigma_r1": float(s[rank]), "r": float(rank), "best_energy": best / total}
-    return Trace(np.arange(1, T_ + 1), cols, np.full(R, -1), constants)
+    """T warm-started PowerSGD steps on the fixed M of problems/lowrank.p3_matrix from R random initial
+    queries: subspace error, energy gap, excess (ratecheck.algorithms.powersgd.subspace_iteration)."""
+    from problems.lowrank import p3_matrix  # TODO(lead): hoist to the imports
+    from ratecheck.algorithms.powersgd import subspace_iteration  # TODO(lead): hoist
+
+    M, U, s = p3_matrix(point["rank"], point["rho"])
+    return subspace_iteration(M, U, s, point["rank"], point["T"], R, rng)
 
 
 P3 = [{"rank": rk, "rho": rho, "T": 60} for rk in (1, 2) for rho in (0.6, 0.8, 0.9)]
@@ -201,27 +123,17 @@ W_WORKERS = 4
 SIGMA_WORKER = 1.0  # E||xi_w||^2 per worker; the averaged gradient has sigma = SIGMA_WORKER / sqrt(W)
 
 
-def ef_problem() -> MatrixLeastSquares:
-    """f(X) = (1/(2N))||A X - B||^2, N = 32, A N(0, 1), B = A X_true + 0.1 N(0, 1), started at
-    X0 = X* + U with ||U||_F = 1 (R0 = 1); additive Gaussian noise (G2) of E||xi||^2 = SIGMA_WORKER^2 per
-    worker, isotropic, so the noise is spread over every singular direction."""
-    g = np.random.default_rng(4)
-    n_, m_ = SHAPE
-    A = g.standard_normal((32, n_))
-    B = A @ g.standard_normal((n_, m_)) + 0.1 * g.standard_normal((32, m_))
-    X_star = MatrixLeastSquares(A, B).x_star.reshape(n_, m_)
-    U = g.standard_normal((n_, m_))
-    return MatrixLeastSquares(A, B, X0=X_star + U / np.linalg.norm(U), noise=SIGMA_WORKER)
-
-
 def run_ef(thm: Theorem, point: dict, R: int, rng: np.random.Generator) -> Trace:
-    """EF-PowerSGD (or mini-batch SGD, Q = 'sgd') with W workers at the tuned step gamma(T), or at the
-    tuned step of a reference horizon ``gamma_at`` (the fixed-step contrasts)."""
-    f = ef_problem()
+    """EF-PowerSGD (or mini-batch SGD, Q = 'sgd') with W_WORKERS i.i.d. workers on problems/lowrank.ef_least_squares
+    at the tuned step gamma(T), or at the tuned step of a reference horizon ``gamma_at`` (the fixed-step contrasts)."""
+    from problems.lowrank import ef_least_squares  # TODO(lead): hoist to the imports
+    from ratecheck.problem import IIDClients  # TODO(lead): hoist
+
+    f = ef_least_squares(SHAPE, SIGMA_WORKER)
     constants = {**f.constants, "sigma": SIGMA_WORKER / np.sqrt(W_WORKERS), "sigma_worker": SIGMA_WORKER, "T": point["T"]}
     gamma_ = thm.step("tuned", {**constants, "T": point.get("gamma_at", point["T"])})
     rank = point.get("rank", 1) if point["Q"] == "powersgd" else None
-    trace = ef_powersgd(f, SHAPE, rank, W_WORKERS, gamma_, point["T"], R, rng, warm_start=point.get("warm", True),
+    trace = ef_powersgd(IIDClients(f, W_WORKERS), SHAPE, rank, gamma_, point["T"], R, rng, warm_start=point.get("warm", True),
                         error_feedback=point.get("ef", True))
     trace.constants.update({**constants, "gamma": gamma_})
     return trace

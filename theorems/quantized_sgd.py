@@ -100,23 +100,12 @@ FLOOR = [
 N1 = [{"Q": "random_k:1", "rule": "max", "fraction": 6.0, "sigma": 0.0, "T": 300}]  # gamma = 3/(L(1+omega))
 
 
-class DirectionalNoise:
-    """Gaussian noise with E||xi||^2 = sigma^2 exactly, a fraction b of it along the unit vector u and the
-    rest isotropic: covariance sigma^2 (b u u^T + (1 - b) I/d). Any b is allowed by the assumptions."""
-
-    def __init__(self, sigma: float, u: np.ndarray, b: float) -> None:
-        self.sigma, self.u, self.b, self.d = sigma, u, b, u.shape[0]
-        self.sigma2 = sigma**2
-
-    def sample(self, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
-        iso = rng.standard_normal(shape) * self.sigma * np.sqrt((1 - self.b) / self.d)
-        return iso + rng.standard_normal(shape[:-1] + (1,)) * self.sigma * np.sqrt(self.b) * self.u
-
-
 def search_run(thm: Theorem, inst: dict, R: int, rng: np.random.Generator):
     """One instance of the falsification search: spectrum L i^-p (rotated or not), x0 - x* mixing the
     top and bottom eigenvectors, noise partly along the top eigenvector, random-k with any k, any
     gamma <= the declared limit, any T."""
+    from problems.noise import DirectionalNoise  # TODO(lead): hoist to the imports
+
     d = 16
     lam = np.arange(1, d + 1, dtype=float) ** (-inst["p"])
     base = Quadratic(lam, rotate=inst["rotate"] > 0.5, seed=0)

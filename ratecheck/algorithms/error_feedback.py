@@ -21,10 +21,11 @@ x~_{t+1} = x~_t - gamma g_t exactly, i.e. it is plain SGD driven by the gradient
 Every run carries that SGD sequence y_t (y_0 = x_0, y_{t+1} = y_t - gamma g_t) and records how far x~_t is
 from it (``virt_gap``), so the identity is checked on every run, to rounding.
 
-Multi-worker problems. ``ef_sgd_workers`` reads the gradients of the n workers from
-``problem.worker_grads(x, rng)``, x of shape (R, d) -> (R, n, d), when the problem has that method (then
-``problem.n`` is n; see problems/counterexamples.py for the protocol), and otherwise draws n independent
-stochastic gradients of the same f (i.i.d. workers: ``problem.stoch_grad`` on x broadcast to (R, n, d)).
+The update is a chain of ratecheck.transforms: chain(scale(gamma), error_feedback(compress(C))), the memory
+in the paper's units (the step inside). n workers: the same chain on (R, n, d), every worker with its own
+memory, then the server's aggregator (mean_aggregator). ``ef_sgd_workers`` reads the workers' gradients
+from the one client oracle ``problem.client_stoch_grads`` (ratecheck.problem.ClientProblem) at the shared
+x_t; i.i.d. workers of a single objective are ``IIDClients(problem, n)``.
 
 All state is batched over R replicas ((R, d), and (R, n, d) for the worker buffers); the loop is over
 steps only. Recorded at every step t = 0..T (Recorder: values at the checkpoints, running averages over
@@ -43,53 +44,25 @@ The measures at step t use g_t, the gradient that step t will apply.
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from collections.abc import Iterator
 
 import numpy as np
 
+from ratecheck.algorithms.loop import run_steps, tile
 from ratecheck.compressors import Compressor
-from ratecheck.problem import Problem
-from ratecheck.trace import Recorder, Trace, checkpoint_grid
-from ratecheck.validate import InputError, integer, positive
+from ratecheck.problem import ClientProblem, Problem, broadcast_clients
+from ratecheck.trace import Trace
+from ratecheck.transforms import Transform, chain, compress, error_feedback, mean_aggregator, scale
+from ratecheck.validate import InputError, positive
 
-__all__ = ["MultiWorkerProblem", "ef_sgd", "ef_sgd_workers", "ef_step", "worker_gradients"]
-
-
-@runtime_checkable
-class MultiWorkerProblem(Protocol):
-    """f = (1/n) sum_i f_i with a stochastic oracle per worker (problems/counterexamples.py documents it).
-
-    ``worker_grads(x, rng)``: x of shape (..., d) -> (..., n, d), row i an unbiased stochastic gradient of
-    f_i at x, independent across workers and batch entries. ``loss``/``grad`` are those of the mean f."""
-
-    n: int
-    d: int
-    x0: np.ndarray
-    x_star: np.ndarray
-    f_star: float
-
-    def loss(self, x: np.ndarray) -> np.ndarray: ...
-
-    def grad(self, x: np.ndarray) -> np.ndarray: ...
-
-    def worker_grads(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray: ...
+__all__ = ["ef_sgd", "ef_sgd_workers", "ef_sgd_update"]
 
 
-def ef_step(
-    e: np.ndarray, g: np.ndarray, C: Compressor, gamma: float, rng: np.random.Generator
-) -> tuple[np.ndarray, np.ndarray]:
-    """One error-feedback transformation (the optax-style ``update`` of the error memory):
-    v = C(e + gamma g), e_new = e + gamma g - v. Works on any leading batch axes."""
-    u = e + gamma * g
-    v = C(u, rng)
-    return v, u - v
-
-
-def worker_gradients(problem: Problem | MultiWorkerProblem, x: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
-    """The n workers' stochastic gradients at the shared x (R, d) -> (R, n, d) (module docstring)."""
-    if hasattr(problem, "worker_grads"):
-        return problem.worker_grads(x, rng)  # type: ignore[union-attr]
-    return problem.stoch_grad(np.broadcast_to(x[:, None, :], (x.shape[0], n, x.shape[1])), rng)
+def ef_sgd_update(C: Compressor, gamma: float) -> Transform:
+    """EF-SGD's update as a chain (lecture slide "Error Feedback SGD", seed 004; Stich et al. 2018):
+    v_t = C(e_t + gamma g_t), e_{t+1} = e_t + gamma g_t - v_t, the memory in the paper's units. On
+    (R, n, d) it is every worker's chain, each with its own e_i."""
+    return chain(scale(gamma), error_feedback(compress(C)))
 
 
 def _sq(a: np.ndarray) -> np.ndarray:
@@ -100,13 +73,6 @@ def _virt_gap(x: np.ndarray, e: np.ndarray, y: np.ndarray) -> np.ndarray:
     """max_j |x~_j - y_j| relative to the size of the numbers that formed it (module docstring)."""
     scale = np.maximum(np.maximum(np.abs(x).max(-1), np.abs(e).max(-1)), np.maximum(np.abs(y).max(-1), 1.0))
     return np.abs((x - e) - y).max(-1) / scale
-
-
-def _setup(problem, gamma: float, T: int, R: int, checkpoints: np.ndarray | None, burn_in: int | None) -> tuple[float, Recorder]:
-    gamma = positive("gamma", gamma)
-    T = integer("T", T, low=1)
-    grid = checkpoint_grid(T, checkpoints)
-    return gamma, Recorder(grid, R, burn_in)
 
 
 SINGLE_MEASURES = ("subopt", "dist2", "e2", "vdist2", "g2", "virt_gap", "delta_obs", "gnorm2")
@@ -139,24 +105,23 @@ def ef_sgd(
     ``measures``: the monitored names to record (default: all of SINGLE_MEASURES except gnorm2, which
     costs one extra exact gradient per step); fewer names make long sweeps cheaper."""
     want = _measures(measures, SINGLE_MEASURES, SINGLE_MEASURES[:-1])
-    gamma, rec = _setup(problem, gamma, T, R, checkpoints, burn_in)
-    x = np.tile(np.asarray(problem.x0, dtype=np.float64), (R, 1))
-    e = np.zeros_like(x)
-    y = x.copy()  # plain SGD on the same gradients: the virtual sequence's twin
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        for t in range(rec.T + 1):
+    gamma = positive("gamma", gamma)
+    tx = ef_sgd_update(C, gamma)
+
+    def steps() -> Iterator[dict[str, np.ndarray]]:
+        x = tile(problem.x0, R)
+        state = tx.init(problem.x0, R, rng)  # e_0 = 0
+        y = x.copy()  # plain SGD on the same gradients: the virtual sequence's twin
+        while True:
             g = problem.stoch_grad(x, rng)  # g_t = g(x_t)
-            v, e_next = ef_step(e, g, C, gamma, rng)  # v_t = C(e_t + gamma g_t), e_{t+1} = e_t + gamma g_t - v_t
-            rec.record(t, **_single_measures(want, problem, x, e, g, y, e_next, gamma))
-            if t == rec.T:
-                break
-            if rec.all_diverged():
-                rec.fill_diverged(t)
-                break
+            v, state_next = tx.update(g, state, rng)  # v_t = C(e_t + gamma g_t), e_{t+1} = e_t + gamma g_t - v_t
+            e, e_next = state[1].e, state_next[1].e
+            yield _single_measures(want, problem, x, e, g, y, e_next, gamma)
             x = x - v  # x_{t+1} = x_t - v_t
-            e = e_next
             y = y - gamma * g  # y_{t+1} = y_t - gamma g_t
-    return rec.trace({"gamma": gamma})
+            state = state_next
+
+    return run_steps(steps(), T, R, checkpoints, burn_in, {"gamma": gamma})
 
 
 def _single_measures(want: tuple[str, ...], problem: Problem, x: np.ndarray, e: np.ndarray, g: np.ndarray, y: np.ndarray,
@@ -216,53 +181,47 @@ def _delta_obs(u: np.ndarray, residual: np.ndarray) -> np.ndarray:
 
 
 def ef_sgd_workers(
-    problem: Problem | MultiWorkerProblem,
+    problem: ClientProblem,
     C: Compressor,
     gamma: float,
     T: int,
     R: int,
     rng: np.random.Generator,
-    n: int | None = None,
     checkpoints: np.ndarray | None = None,
     burn_in: int | None = None,
     *,
     error_feedback: bool = True,
     measures: tuple[str, ...] | None = None,
 ) -> Trace:
-    """R independent runs of n-worker EF-SGD (module docstring; THEOREMS.md T2 (b), seed 001), state
-    x (R, d) and worker buffers e (R, n, d). ``n`` is problem.n for a MultiWorkerProblem (give None or the
-    same value) and required for i.i.d. workers of a plain Problem.
+    """R independent runs of n-worker EF-SGD with n = problem.n (module docstring; THEOREMS.md T2 (b),
+    seed 001), state x (R, d) and worker buffers e (R, n, d); i.i.d. workers of a single objective are
+    ``IIDClients(problem, n)`` (ratecheck.problem).
 
     ``error_feedback=False`` is the negative control "compressed distributed SGD without memory":
     x_{t+1} = x_t - (1/n) sum_i C(gamma g_{i,t}) with e kept at 0 (then virt_gap compares x with SGD on
     the same gradients and is not an identity). ``measures``: the names to record (default: all of
     WORKER_MEASURES)."""
-    if hasattr(problem, "worker_grads"):
-        if n is not None and n != problem.n:  # type: ignore[union-attr]
-            raise InputError(f"n={n} must be None or problem.n={problem.n}")  # type: ignore[union-attr]
-        n = int(problem.n)  # type: ignore[union-attr]
-    elif n is None:
-        raise InputError("n (the number of i.i.d. workers) is required for a single-objective problem")
-    n = integer("n", n, low=1)
+    if not hasattr(problem, "client_stoch_grads"):
+        raise InputError(f"problem must be a ClientProblem (client_stoch_grads); wrap a single objective as IIDClients(problem, n), got {problem!r}")
+    n = int(problem.n)
     want = _measures(measures, WORKER_MEASURES, WORKER_MEASURES)
-    gamma, rec = _setup(problem, gamma, T, R, checkpoints, burn_in)
-    x = np.tile(np.asarray(problem.x0, dtype=np.float64), (R, 1))
-    e = np.zeros((R, n, x.shape[1]))
-    y = x.copy()  # plain SGD on the mean gradients
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        for t in range(rec.T + 1):
-            g = worker_gradients(problem, x, n, rng)  # g_{i,t} = g_i(x_t), shape (R, n, d)
-            if error_feedback:
-                v, e_next = ef_step(e, g, C, gamma, rng)  # v_i = C(e_i + gamma g_i); e_i <- e_i + gamma g_i - v_i
-            else:
-                v, e_next = C(gamma * g, rng), e
-            rec.record(t, **_worker_measures(want, problem, x, e, g, y))
-            if t == rec.T:
-                break
-            if rec.all_diverged():
-                rec.fill_diverged(t)
-                break
-            x = x - v.mean(axis=1)  # x_{t+1} = x_t - (1/n) sum_i v_{i,t}
-            e = e_next
+    gamma = positive("gamma", gamma)
+    workers = ef_sgd_update(C, gamma) if error_feedback else chain(scale(gamma), compress(C))  # every worker's chain
+    server = mean_aggregator()
+
+    def steps() -> Iterator[dict[str, np.ndarray]]:
+        x = tile(problem.x0, R)
+        template = np.broadcast_to(problem.x0, (n, problem.d))
+        state = workers.init(template, R, rng)  # e_{i,0} = 0
+        e0 = np.zeros((R, n, problem.d))  # the memory without error feedback: always 0
+        y = x.copy()  # plain SGD on the mean gradients
+        while True:
+            g = problem.client_stoch_grads(broadcast_clients(x, n), rng)  # g_{i,t} = g_i(x_t), shape (R, n, d)
+            v, state_next = workers.update(g, state, rng)  # v_i = C(e_i + gamma g_i); e_i <- e_i + gamma g_i - v_i
+            yield _worker_measures(want, problem, x, state[1].e if error_feedback else e0, g, y)
+            v_bar, _ = server.update(v, None, rng)  # (1/n) sum_i v_{i,t}
+            x = x - v_bar  # x_{t+1} = x_t - (1/n) sum_i v_{i,t}
             y = y - gamma * g.mean(axis=1)  # y_{t+1} = y_t - gamma (1/n) sum_i g_{i,t}
-    return rec.trace({"gamma": gamma, "n": float(n)})
+            state = state_next
+
+    return run_steps(steps(), T, R, checkpoints, burn_in, {"gamma": gamma, "n": float(n)})

@@ -12,38 +12,22 @@ x_t = (1/n) sum_i y_{i,t} (Stich's virtual sequence; at multiples of tau it is t
 every step t = 0..T: subopt = f(x_t) - f*, dist2 = ||x_t - x*||^2, consensus = (1/n) sum_i ||y_{i,t} - x_t||^2
 (0 right after an averaging step).
 
-All client iterates of all replicas are one array of shape (R, n, d); the loop is over steps only.
+All client iterates of all replicas are one array of shape (R, n, d); the loop is over steps only. The
+clients' gradients come from the one client oracle, ``problem.client_stoch_grads`` (ratecheck.problem.ClientProblem).
 """
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from collections.abc import Iterator
 
 import numpy as np
 
-from ratecheck.trace import Recorder, Trace, checkpoint_grid
+from ratecheck.algorithms.loop import run_steps, tile
+from ratecheck.problem import ClientProblem
+from ratecheck.trace import Trace
 from ratecheck.validate import integer, positive
 
-__all__ = ["ClientProblem", "local_sgd"]
-
-
-@runtime_checkable
-class ClientProblem(Protocol):
-    """f = (1/n) sum_i f_i with one stochastic oracle per client (problems/federated.py implements it).
-
-    ``client_stoch_grads(y, rng)``: client points y of shape (..., n, d) -> (..., n, d), row i an unbiased
-    stochastic gradient of f_i at y_i, independent across clients and batch entries. ``loss`` is the mean
-    objective f on (..., d)."""
-
-    n: int
-    d: int
-    x0: np.ndarray
-    x_star: np.ndarray
-    f_star: float
-
-    def loss(self, x: np.ndarray) -> np.ndarray: ...
-
-    def client_stoch_grads(self, y: np.ndarray, rng: np.random.Generator) -> np.ndarray: ...
+__all__ = ["local_sgd"]
 
 
 def local_sgd(
@@ -61,28 +45,20 @@ def local_sgd(
     checkpoint must be T)."""
     gamma = positive("gamma", gamma)
     tau = integer("tau", tau, low=1)
-    T = integer("T", T, low=1)
-    grid = checkpoint_grid(T, checkpoints)
-    rec = Recorder(grid, R, burn_in)
     n = int(problem.n)
     x_star = np.asarray(problem.x_star)
-    y = np.tile(np.asarray(problem.x0, dtype=np.float64), (rec.R, n, 1))  # y_{i,0} = x_0, shape (R, n, d)
-    with np.errstate(over="ignore", invalid="ignore"):
-        for t in range(T + 1):
+
+    def steps() -> Iterator[dict[str, np.ndarray]]:
+        y = tile(np.broadcast_to(problem.x0, (n, problem.d)), R)  # y_{i,0} = x_0, shape (R, n, d)
+        t = 0
+        while True:
             x = y.mean(axis=1)  # x_t = (1/n) sum_i y_{i,t}
-            rec.record(
-                t,
-                subopt=problem.loss(x) - problem.f_star,
-                dist2=np.sum((x - x_star) ** 2, axis=-1),
-                consensus=np.sum((y - x[:, None, :]) ** 2, axis=(1, 2)) / n,
-            )
-            if t == T:
-                break
+            yield {"subopt": problem.loss(x) - problem.f_star, "dist2": np.sum((x - x_star) ** 2, axis=-1),
+                   "consensus": np.sum((y - x[:, None, :]) ** 2, axis=(1, 2)) / n}
             g = problem.client_stoch_grads(y, rng)  # g_{i,t} = g_i(y_{i,t})
             y = y - gamma * g  # y_{i,t+1} = y_{i,t} - gamma g_{i,t}
             if (t + 1) % tau == 0:
                 y = np.repeat(y.mean(axis=1, keepdims=True), n, axis=1)  # y_{i,t+1} <- (1/n) sum_j y_{j,t+1}
-            if rec.all_diverged():
-                rec.fill_diverged(t)
-                break
-    return rec.trace({"gamma": gamma, "tau": float(tau), "n": float(n)})
+            t += 1
+
+    return run_steps(steps(), T, R, checkpoints, burn_in, {"gamma": gamma, "tau": float(tau), "n": float(n)})

@@ -10,17 +10,22 @@ Comput. Optim. Appl. 2020, and the PyTorch SGD momentum buffer with dampening 0)
 which is Polyak's x_{t+1} = x_t - gamma g_t + beta (x_t - x_{t-1}) with x_{-1} = x_0 (substitute
 x_t - x_{t-1} = -gamma m_{t-1}); beta = 0 is SGD. Batched over R replicas, state (R, d); recorded at every
 step t = 0..T: subopt = f(x_t) - f*, dist2 = ||x_t - x*||^2 (Recorder: values at the checkpoints and
-running averages over all steps).
+running averages over all steps). The update is the chain momentum(beta, damped=False), scale(gamma) of
+ratecheck.transforms (heavy ball: the undamped buffer).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 
+from ratecheck.algorithms.loop import run_steps, tile
 from ratecheck.algorithms.sgd import loss_and_stoch_grad
 from ratecheck.problem import Problem
-from ratecheck.trace import Recorder, Trace, checkpoint_grid
-from ratecheck.validate import in_interval, integer, positive
+from ratecheck.trace import Trace
+from ratecheck.transforms import chain, momentum, scale
+from ratecheck.validate import in_interval, positive
 
 __all__ = ["heavy_ball_sgd"]
 
@@ -39,20 +44,15 @@ def heavy_ball_sgd(
     ``checkpoints`` (default: log-spaced in 1..T; the last checkpoint must be T)."""
     gamma = positive("gamma", gamma)
     beta = in_interval("beta", beta, 0.0, 1.0, closed="left")
-    T = integer("T", T, low=1)
-    grid = checkpoint_grid(T, checkpoints)
-    rec = Recorder(grid, R, burn_in)
-    x = np.tile(np.asarray(problem.x0, dtype=np.float64), (rec.R, 1))
-    m = np.zeros_like(x)  # m_{-1} = 0
-    with np.errstate(over="ignore", invalid="ignore"):
-        for t in range(T + 1):
+    tx = chain(momentum(beta, damped=False), scale(gamma))  # m_t = beta m_{t-1} + g_t; u_t = gamma m_t
+
+    def steps() -> Iterator[dict[str, np.ndarray]]:
+        x = tile(problem.x0, R)
+        state = tx.init(problem.x0, R, rng)  # m_{-1} = 0
+        while True:
             f_t, g = loss_and_stoch_grad(problem, x, rng)  # g_t = g(x_t)
-            rec.record(t, subopt=f_t - problem.f_star, dist2=np.sum((x - problem.x_star) ** 2, axis=-1))
-            if t == T:
-                break
-            m = beta * m + g  # m_t = beta m_{t-1} + g_t
-            x = x - gamma * m  # x_{t+1} = x_t - gamma m_t
-            if rec.all_diverged():
-                rec.fill_diverged(t)
-                break
-    return rec.trace({"gamma": gamma, "beta": beta})
+            yield {"subopt": f_t - problem.f_star, "dist2": np.sum((x - problem.x_star) ** 2, axis=-1)}
+            u, state = tx.update(g, state, rng)
+            x = x - u  # x_{t+1} = x_t - gamma m_t
+
+    return run_steps(steps(), T, R, checkpoints, burn_in, {"gamma": gamma, "beta": beta})

@@ -3,23 +3,23 @@
     x_{t+1} = x_t - gamma * Q(g(x_t))
 
 with fresh quantizer randomness at every step, independent of the gradient noise; Q = Identity is SGD.
+The update is the chain compress(Q), scale(gamma) of ratecheck.transforms.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 
+from ratecheck.algorithms.loop import run_steps, tile
 from ratecheck.compressors import Compressor, Identity
 from ratecheck.problem import Problem
-from ratecheck.trace import Recorder, Trace, checkpoint_grid
+from ratecheck.trace import Trace
+from ratecheck.transforms import chain, compress, scale
 from ratecheck.validate import positive
 
-__all__ = ["monitor", "quantized_sgd", "sgd"]
-
-
-def monitor(problem: Problem, x: np.ndarray) -> dict[str, np.ndarray]:
-    """The quantities every single-model algorithm records at every step."""
-    return {"subopt": problem.loss(x) - problem.f_star, "dist2": np.sum((x - problem.x_star) ** 2, axis=-1)}
+__all__ = ["loss_and_stoch_grad", "quantized_sgd", "sgd"]
 
 
 def quantized_sgd(
@@ -33,21 +33,20 @@ def quantized_sgd(
     burn_in: int | None = None,
 ) -> Trace:
     """R independent runs of x_{t+1} = x_t - gamma Q(g(x_t)) for T steps from problem.x0, recorded at
-    ``checkpoints`` (default: log-spaced in 1..T)."""
+    ``checkpoints`` (default: log-spaced in 1..T): subopt = f(x_t) - f*, dist2 = ||x_t - x*||^2."""
     gamma = positive("gamma", gamma)
-    rec = Recorder(checkpoint_grid(T, checkpoints), R, burn_in)
-    x = np.tile(problem.x0, (R, 1))
-    with np.errstate(over="ignore", invalid="ignore"):
-        for t in range(rec.T + 1):
-            f_t, g = loss_and_stoch_grad(problem, x, rng)
-            rec.record(t, subopt=f_t - problem.f_star, dist2=np.sum((x - problem.x_star) ** 2, axis=-1))
-            if t == rec.T:
-                break
-            x = x - gamma * Q(g, rng)
-            if rec.all_diverged():
-                rec.fill_diverged(t)
-                break
-    return rec.trace({"gamma": gamma})
+    tx = chain(compress(Q), scale(gamma))  # u_t = gamma Q(g_t)
+
+    def steps() -> Iterator[dict[str, np.ndarray]]:
+        x = tile(problem.x0, R)
+        state = tx.init(problem.x0, R, rng)
+        while True:
+            f_t, g = loss_and_stoch_grad(problem, x, rng)  # g_t = g(x_t)
+            yield {"subopt": f_t - problem.f_star, "dist2": np.sum((x - problem.x_star) ** 2, axis=-1)}
+            u, state = tx.update(g, state, rng)
+            x = x - u  # x_{t+1} = x_t - gamma Q(g_t)
+
+    return run_steps(steps(), T, R, checkpoints, burn_in, {"gamma": gamma})
 
 
 def loss_and_stoch_grad(problem: Problem, x: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:

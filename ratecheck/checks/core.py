@@ -9,6 +9,12 @@
 * ``Check.evaluate``: the one template (select the runs; INCONCLUSIVE when there are none; the divergence
   note; then the kind's ``statistic``), and ``Outcome``, the structured result: measured, predicted,
   ratio, interval, relation and tolerance under fixed names, beside the kind's own evidence and its plot.
+* The error model (issue 15): every kind describes how its statistic errs as a list of components
+  (``band``: one estimate with an interval judged against a band; ``tlimits``: many Student t comparisons
+  with a bound, Bonferroni-corrected; ``zscores``: a z threshold per checkpoint; ``deterministic``), from
+  which ``Check.evaluate`` derives ``false_fail`` (P(not PASS) were the claim true at the measured value,
+  a plug-in estimate), ``false_pass`` (P(not FAIL) at the measured value: what a negative control risks)
+  and ``budget`` the per-theorem total and the replicas a check over its share would need.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import sympy as sp
+from scipy import stats
 
 from ratecheck.validate import InputError
 
@@ -123,7 +130,14 @@ class Outcome:
     headline under fixed names (None where it does not apply): ``measured`` (the statistic's point
     estimate; for a kind that compares many points, at the point that decides the verdict), ``predicted``
     (or the bound), ``interval`` (low, high) of the measured statistic, ``tolerance`` (``relative``: as
-    a fraction of abs(predicted)) and the ``relation`` judged."""
+    a fraction of abs(predicted)) and the ``relation`` judged.
+
+    Issue 15: ``false_fail`` (the probability that the check comes out other than PASS were the claim true
+    with the value measured here), ``false_pass`` (the probability that it comes out other than FAIL at the
+    measured value: for a negative control, that it wrongly passes), ``power`` (the smallest deviation from
+    the claim it FAILs with probability >= 0.99, in the claim's units; ``power_relative``: as a fraction of
+    abs(claim)), ``reason`` (why the verdict is not clear-cut; None for a clear PASS / FAIL), ``claim`` (the
+    expression the check evaluates) and ``error_model`` (the components the figures are computed from)."""
 
     observed: str
     summary: str
@@ -135,6 +149,13 @@ class Outcome:
     tolerance: float | None = None
     relative: bool | None = None
     relation: Relation | None = None
+    false_fail: float | None = None
+    false_pass: float | None = None
+    power: float | None = None
+    power_relative: bool | None = None
+    reason: str | None = None
+    claim: str | None = None
+    error_model: dict[str, Any] | None = None
 
     @property
     def ratio(self) -> float | None:
@@ -150,7 +171,9 @@ class Outcome:
                       "measured": self.measured, "predicted": self.predicted, "ratio": self.ratio,
                       "interval": None if self.interval is None else list(self.interval),
                       "tolerance": self.tolerance, "relative_tolerance": self.relative,
-                      "summary": self.summary, "evidence": self.evidence})
+                      "false_fail": self.false_fail, "false_pass": self.false_pass, "power": self.power,
+                      "power_relative": self.power_relative, "reason": self.reason, "claim": self.claim,
+                      "summary": self.summary, "evidence": self.evidence, "error_model": self.error_model})
 
 
 def clean(obj: Any) -> Any:
