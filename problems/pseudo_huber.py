@@ -14,7 +14,7 @@ import numpy as np
 
 from problems.noise import resolve_noise
 from problems.quadratic import finite_array, make_rng, start_point
-from ratecheck.validate import integer, positive
+from ratecheck.validate import in_interval, integer, positive
 
 __all__ = ["PseudoHuber"]
 
@@ -79,6 +79,16 @@ class PseudoHuber:
             "d": float(self.d),
             "f_star": self.f_star,
         }
+
+    @classmethod
+    def spread_start(cls, d: int, *, kappa: float, R0: float, spread: float, sigma: float) -> PseudoHuber:
+        """The instance space of a falsification search (theorem error-feedback, Thm 12.5): x* = 0 and
+        x0 = sqrt(R0) u/||u|| with u = cos(a) (1, ..., 1)/sqrt(d) + sin(a) e_1, a = spread pi/2: between
+        spread evenly over the coordinates (top-k's worst case) and one-hot."""
+        d = integer("d", d, low=1)
+        a = in_interval("spread", spread, 0.0, 1.0) * np.pi / 2
+        u = np.cos(a) * np.full(d, 1 / math.sqrt(d)) + np.sin(a) * np.eye(d)[0]
+        return cls(d, kappa=kappa, x_star=np.zeros(d), x0=math.sqrt(positive("R0", R0)) * u / np.linalg.norm(u), noise=sigma, seed=0)
 
     def loss(self, x: np.ndarray) -> np.ndarray:
         u = (np.asarray(x) - self.x_star) / self.kappa

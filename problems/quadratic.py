@@ -178,6 +178,22 @@ class Quadratic:
         d, L, p = integer("d", d, low=1), positive("L", L), positive("p", p, allow_zero=True)
         return cls(L * np.arange(1, d + 1, dtype=np.float64) ** (-p), **kw)
 
+    @classmethod
+    def directional(cls, d: int, p: float, *, rotate: bool, x0_mix: float, sigma: float, noise_along_top: float) -> Quadratic:
+        """The instance space of a falsification search (theorem quantized-sgd): lambda_i = i^-p (L = 1),
+        rotated or not; x0 - x* = cos(a) v_top + sin(a) v_bottom with a = x0_mix pi/2 (R0 = 1), between the
+        top and bottom eigenvectors; Gaussian noise with E||xi||^2 = sigma^2, a fraction ``noise_along_top``
+        of it along v_top (problems.noise.DirectionalNoise)."""
+        from problems.noise import DirectionalNoise
+
+        lam = np.arange(1, integer("d", d, low=2) + 1, dtype=float) ** (-positive("p", p, allow_zero=True))
+        base = cls(lam, rotate=rotate, seed=0)
+        V = base.Q if base.Q is not None else np.eye(base.d)
+        a = in_interval("x0_mix", x0_mix, 0.0, 1.0) * np.pi / 2
+        x0 = base.x_star + np.cos(a) * V[:, np.argmax(lam)] + np.sin(a) * V[:, np.argmin(lam)]
+        noise = DirectionalNoise(sigma, V[:, np.argmax(lam)], noise_along_top)
+        return cls(lam, rotate=rotate, seed=0, x_star=base.x_star, x0=x0, noise=noise)
+
     # -- oracle ------------------------------------------------------------------------------------
 
     def loss(self, x: np.ndarray) -> np.ndarray:

@@ -32,6 +32,15 @@ def log_checkpoints(T: int, per_decade: int = 12) -> np.ndarray:
     return np.unique(np.round(np.geomspace(1, T, n)).astype(np.int64))
 
 
+def pair_checkpoints(T: int, every_step_until: int = 64) -> np.ndarray:
+    """Every step up to ``every_step_until``, then log-spaced pairs (t, t+1) and T: the checkpoints of a
+    per-step inequality between consecutive steps (a lemma of a proof, checked at t and t+1)."""
+    T = integer("T", T, low=1)
+    base = log_checkpoints(T)
+    early = np.arange(1, min(every_step_until, T) + 1)
+    return np.unique(np.concatenate([early, base[base < T], base[base < T] + 1, [T]]))
+
+
 def checkpoint_grid(T: int, checkpoints: np.ndarray | None = None) -> np.ndarray:
     """The steps at which a run of T steps records: ``checkpoints`` (whose last entry must be T) or,
     by default, log-spaced in 1..T."""

@@ -24,7 +24,6 @@ Guarantees:
 
 from __future__ import annotations
 
-import dataclasses
 import math
 
 import numpy as np
@@ -36,28 +35,13 @@ from problems.pseudo_huber import PseudoHuber
 from problems.quadratic import Quadratic
 from ratecheck.algorithms.error_feedback import ef_sgd, ef_sgd_workers
 from ratecheck.algorithms.sgd import quantized_sgd
-from ratecheck.checks import BoundRatio, Converges, StepInequality, WithinRounding
-from ratecheck.compressors import Compressor, Identity, RandomK, ScaledSign, Sign, TopK
+from ratecheck.checks import BoundHolds, BoundRatio, Converges, Exponent, Ratio, StepInequality, WithinRounding
 from ratecheck.falsify import SearchSpace
-from ratecheck.theorem import (
-    F0,
-    FAIL,
-    R0,
-    B,
-    BoundHolds,
-    Exponent,
-    L,
-    Ratio,
-    Sweep,
-    T,
-    Theorem,
-    delta,
-    gamma,
-    n,
-    omega,
-    sigma,
-)
-from ratecheck.trace import log_checkpoints
+from ratecheck.problem import ClientProblem, IIDClients
+from ratecheck.sweep import Sweep, grid, points, zipped
+from ratecheck.symbols import F0, R0, B, L, T, delta, gamma, n, omega, sigma
+from ratecheck.theorem import FAIL, Theorem
+from ratecheck.trace import log_checkpoints, pair_checkpoints
 
 # measures at t and t+1 (the per-step lemmas), and the certified floor of N1
 e2, e2_next, vdist2, vdist2_next, subopt, floor = sp.symbols("e2 e2_next vdist2 vdist2_next subopt floor", positive=True)
@@ -84,125 +68,70 @@ GAMMA_125 = 1 / (4 * L)
 GAMMA_NONCONVEX = sp.Min(delta / (10 * L), sp.sqrt(n * F0 / (L * sigma**2 * T)))
 
 # ----------------------------------------------------------------------------------------------------
-# instances
+# instances and the run
 
 
-def compressor(name: str) -> Compressor:
-    """random_k_u:k (unscaled, delta = k/d exactly), top_k:k, scaled_sign, sign (signSGD, no delta),
-    random_k:k (scaled, unbiased: the QSGD-style quantizer of T1), identity."""
-    kind, _, param = name.partition(":")
-    table = {
-        "random_k_u": lambda: RandomK(int(param), scaled=False),
-        "random_k": lambda: RandomK(int(param)),
-        "top_k": lambda: TopK(int(param)),
-        "scaled_sign": ScaledSign,
-        "sign": Sign,
-        "identity": Identity,
-    }
-    return table[kind]()
-
-
-def problem(point: dict):
+def problem(point):
+    """The instance a point names (every constant certified by its problems/ module)."""
     name, d, sigma_ = point["problem"], point.get("d", 20), point.get("sigma", 0.0)
-    if name == "isotropic":  # H = L I: the instance on which the rates are tight up to constants
-        return Quadratic.isotropic(d, 1.0, R0=point.get("R0", 1.0), noise=sigma_, seed=0)
-    if name == "huber":  # bounded gradients: B^2 = d kappa^2 + sigma^2, certified (problems/pseudo_huber.py)
-        return PseudoHuber(d, kappa=1.0, R0=point["R0"], noise=sigma_, seed=0)
-    if name == "noise-only":  # g = xi: pure zero-mean noise
-        return ConstantGradient(np.zeros(d), noise=sigma_)
-    if name == "drift":  # g = G: a constant deterministic gradient, ||G|| = 1
-        return ConstantGradient(np.full(d, 1.0 / math.sqrt(d)))
-    if name == "g4":  # smooth nonconvex G4 (L = 2, rho = 1/2), i.i.d. workers, start |x0_j| = 1.2 (> pi/4: sin^2 concave there)
-        return Nonconvex(np.geomspace(0.5, 1.0, d), 0.5, noise=sigma_, R0=point.get("R0", 1.44 * d), seed=0)
-    if name == "g4-shifted":  # G4 with heterogeneous workers f_i = f + <z_i, x>, zeta = 1, started at x* (nearly)
-        return ShiftedWorkers(Nonconvex(np.geomspace(0.5, 1.0, d), 0.5, noise=sigma_, R0=1e-6, seed=0), point["n"], 1.0, seed=1)
-    if name == "n1-sign":
-        return SignCounterexample(0.5)
-    if name == "n2-top1":
-        return TopKCounterexample()
-    raise KeyError(name)
+    g4 = lambda R0_: Nonconvex(np.geomspace(0.5, 1.0, d), 0.5, noise=sigma_, R0=R0_, seed=0)  # G4: L = 2, rho = 1/2
+    make = {
+        "isotropic": lambda: Quadratic.isotropic(d, 1.0, R0=point.get("R0", 1.0), noise=sigma_, seed=0),  # H = L I: rates tight
+        "huber": lambda: PseudoHuber(d, kappa=1.0, R0=point["R0"], noise=sigma_, seed=0),  # B^2 = d kappa^2 + sigma^2 certified
+        "noise-only": lambda: ConstantGradient(np.zeros(d), noise=sigma_),  # g = xi: pure zero-mean noise
+        "drift": lambda: ConstantGradient(np.full(d, 1.0 / math.sqrt(d))),  # g = G, ||G|| = 1: a constant gradient
+        "g4": lambda: g4(point.get("R0", 1.44 * d)),  # |x0_j| = 1.2 > pi/4: sin^2 concave there; i.i.d. workers
+        "g4-shifted": lambda: ShiftedWorkers(g4(1e-6), point["n"], 1.0, seed=1),  # f_i = f + <z_i, x>, zeta = 1, from x*
+        "n1-sign": lambda: SignCounterexample(0.5),
+        "n2-top1": lambda: TopKCounterexample(),
+    }
+    return make[name]()
 
 
-def grid(point: dict) -> np.ndarray:
-    """Checkpoints: log-spaced; with 'pairs' every step up to 64 and log-spaced pairs (t, t+1) beyond."""
-    T_ = point["T"]
-    base = log_checkpoints(T_)
-    if point.get("grid") != "pairs":
-        return base
-    early = np.arange(1, min(64, T_) + 1)
-    return np.unique(np.concatenate([early, base[base < T_], base[base < T_] + 1, [T_]]))
-
-
-def run(thm: Theorem, point: dict, R: int, rng: np.random.Generator):
-    """One sweep point: EF-SGD (one or n workers) or compressed SGD without memory, at the point's step
-    (a rule of the theorem times ``fraction``, evaluated at the point's constants)."""
-    f = problem(point)
-    C = compressor(point["C"])
-    T_ = point["T"]
-    d_ = int(f.d)
-    n_ = point.get("n")
-    delta_ = point.get("claimed_delta", C.delta(d_))  # claimed_delta: a planted violated assumption (_not_contractive)
-    omega_ = C.omega(d_)
-    constants = {**f.constants, "T": T_, "delta": 1.0 if point.get("ef") is False else (delta_ if delta_ is not None else float("nan")),
-                 "omega": 0.0 if omega_ is None else omega_, "bits": C.bits(d_), "k": float(getattr(C, "k", d_))}
-    if n_ is not None:
-        constants["n"] = float(n_)
-    gamma_ = point.get("gamma") or point.get("fraction", 1.0) * thm.step(point["rule"], {**constants, **point.get("step_constants", {})})
-    burn_in = int(T_ * point["tail"]) if point.get("tail") else None
-    measures = RECORD[point["rec"]] if "rec" in point else None
-    if point.get("ef", True) is False and n_ is None:  # compressed SGD without memory: x <- x - gamma C(g)
-        trace = quantized_sgd(f, C, gamma_, T_, R, rng, grid(point), burn_in)
-    elif n_ is None:
-        trace = ef_sgd(f, C, gamma_, T_, R, rng, grid(point), burn_in, measures=measures)
-    else:
-        from ratecheck.problem import IIDClients  # TODO(lead): hoist to the imports
-
-        # n workers: the problem's own clients, or n i.i.d. copies drawing stoch_grad per worker (as recorded)
-        clients = f if hasattr(f, "client_stoch_grads") else IIDClients(f, n_, one_gradient=False)
-        trace = ef_sgd_workers(clients, C, gamma_, T_, R, rng, checkpoints=grid(point), burn_in=burn_in,
-                               error_feedback=point.get("ef", True), measures=measures)
-    trace.constants.update({**constants, "gamma": gamma_})
-    return trace
+def run(ctx, point, R, rng):
+    """EF-SGD (one or n workers) or compressed SGD without memory (``ef`` False), at the point's gamma or a
+    step rule times ``fraction``; ``claimed_delta`` is a planted violated assumption (_not_contractive)."""
+    f = ctx.problem(problem(point))
+    C = ctx.compressor(point["C"], f.d)
+    T_, n_, ef = point["T"], point.get("n"), point.get("ef", True)
+    delta_ = 1.0 if ef is False else point.get("claimed_delta", C.delta(f.d))
+    ctx.record(T=T_, delta=float("nan") if delta_ is None else delta_, omega=C.omega(f.d) or 0.0, **({} if n_ is None else {"n": float(n_)}))
+    gamma_ = point.get("gamma") or point.get("fraction", 1.0) * ctx.step(point["rule"], **point.get("step_constants", {}))
+    ctx.record(gamma=gamma_)
+    grid_ = pair_checkpoints(T_) if point.get("grid") == "pairs" else log_checkpoints(T_)
+    burn_in, measures = int(T_ * point["tail"]) if point.get("tail") else None, RECORD[point["rec"]] if "rec" in point else None
+    if ef is False and n_ is None:  # compressed SGD without memory: x <- x - gamma C(g)
+        return quantized_sgd(f, C, gamma_, T_, R, rng, grid_, burn_in)
+    if n_ is None:
+        return ef_sgd(f, C, gamma_, T_, R, rng, grid_, burn_in, measures=measures)
+    clients = f if isinstance(f, ClientProblem) else IIDClients(f, n_, one_gradient=False)  # i.i.d.: stoch_grad per worker
+    return ef_sgd_workers(clients, C, gamma_, T_, R, rng, checkpoints=grid_, burn_in=burn_in, error_feedback=ef, measures=measures)
 
 
 # ----------------------------------------------------------------------------------------------------
 # sweeps
 
-IDENTITY = [{"problem": "isotropic", "sigma": 1.0, "C": c, "rule": "edge", "T": 300} for c in ("random_k_u:5", "top_k:5", "scaled_sign")] + [
+RECORD = {"lemmas": ("subopt", "e2", "vdist2", "gnorm2"), "e2": ("e2",), "subopt": ("subopt",), "nc": ("gnorm2", "ebar2", "e2")}
+IDENTITY = grid(problem="isotropic", sigma=1.0, C=("random_k_u:5", "top_k:5", "scaled_sign"), rule="edge", T=300) + points(
     {"problem": "huber", "R0": 400.0 * 20, "sigma": 1.0, "C": "top_k:1", "rule": "thm125", "T": 300},
     {"problem": "g4", "sigma": 4.0, "n": 4, "C": "random_k_u:5", "gamma": 0.02, "T": 300},
     {"problem": "g4-shifted", "n": 4, "C": "top_k:2", "gamma": 0.02, "T": 300},
-]
-RECORD = {"lemmas": ("subopt", "e2", "vdist2", "gnorm2"), "e2": ("e2",), "subopt": ("subopt",), "nc": ("gnorm2", "ebar2", "e2")}
-LEMMA = [  # far: the deterministic part of the buffer dominates; near: noise and the largest allowed step
-    {"problem": "huber", "d": 100, "R0": R0_, "sigma": s_, "C": c, "rule": "thm125", "fraction": fr, "T": 600, "grid": "pairs",
-     "rec": "lemmas"}
-    for (R0_, s_, fr) in ((400.0 * 100, 1.0, 0.04), (1.0, 2.0, 0.2), (1.0, 2.0, 1.0)) for c in ("random_k_u:5", "top_k:5", "scaled_sign")
-] + [  # exact gradients at the largest allowed step: where Lemma 12.6's condition gamma <= 1/(4L) is needed (T short: no rounding floor)
-    {"problem": "huber", "d": 100, "R0": 1.0, "sigma": 0.0, "C": "scaled_sign", "rule": "thm125", "T": 30, "grid": "pairs", "rec": "lemmas"}
-]
-BUFFER = [
-    {"problem": pb, "d": 256, "sigma": s_, "C": f"random_k_u:{k_}", "gamma": 0.1, "T": 4000, "tail": 0.5, "rec": "e2"}
-    for pb, s_ in (("noise-only", 1.0), ("drift", 0.0)) for k_ in (1, 2, 4, 8)
-]
-BUFFER_QUICK = [dict(p, T=3000) for p in BUFFER]
-SIGMA0 = [{"problem": "isotropic", "d": 32, "sigma": 0.0, "C": f"random_k_u:{k_}", "rule": "edge", "T": 6400, "rec": "subopt"}
-          for k_ in (1, 2, 4, 8, 16)]
-TUNED_T = (1000, 2000, 4000, 8000, 16000)
-TUNED = [
-    {"problem": "isotropic", "sigma": 8.0, "C": c, "ef": c != "random_k:5", "rule": "tuned-qsgd" if c == "random_k:5" else "tuned",
-     "T": T_, "inv_sqrt_T": 1 / math.sqrt(T_), "rec": "subopt"}
-    for c in ("random_k_u:5", "random_k_u:2", "top_k:5", "identity", "random_k:5") for T_ in TUNED_T
-]
-TUNED_QUICK = [p for p in TUNED if p["T"] <= 8000]
-NC_T = [{"problem": "g4", "sigma": 16.0, "n": 4, "C": "random_k_u:10", "rule": "nonconvex", "T": T_, "rec": "nc"}
-        for T_ in (1000, 2000, 4000, 8000)]
-NC_N = [{"problem": "g4", "sigma": 16.0, "n": n_, "C": "random_k_u:10", "rule": "nonconvex", "T": 2000, "rec": "nc"}
-        for n_ in (1, 2, 4, 8)]
-NC_DELTA = [{"problem": "g4-shifted", "d": 64, "n": 4, "C": f"random_k_u:{k_}", "rule": "edge", "fraction": 0.25, "step_constants": {"delta": 1 / 64},
-             "T": 8000, "tail": 0.5, "rec": "nc"} for k_ in (1, 2, 4)]
-N1 = [{"problem": "n1-sign", "C": c, "ef": ef, "gamma": 0.02, "T": 1000} for c, ef in (("sign", False), ("scaled_sign", False), ("scaled_sign", True))]
-N2 = [{"problem": "n2-top1", "n": 3, "C": "top_k:1", "ef": ef, "gamma": 0.05, "T": 1000} for ef in (False, True)]
+)
+LEMMA_C = ("random_k_u:5", "top_k:5", "scaled_sign")
+LEMMA = (  # far: the deterministic part of the buffer dominates; near: noise and the largest allowed step
+    (grid(R0=400.0 * 100, sigma=1.0, fraction=0.04, C=LEMMA_C) + grid(R0=1.0, sigma=2.0, fraction=(0.2, 1.0), C=LEMMA_C))
+    .set(problem="huber", d=100, rule="thm125", T=600, grid="pairs", rec="lemmas")
+    # exact gradients at the largest allowed step: where Lemma 12.6's condition gamma <= 1/(4L) is needed (T short: no rounding floor)
+    + grid(problem="huber", d=100, R0=1.0, sigma=0.0, C="scaled_sign", rule="thm125", T=30, grid="pairs", rec="lemmas"))
+BUFFER = (zipped(problem=("noise-only", "drift"), d=256, sigma=(1.0, 0.0)) * grid(C=tuple(f"random_k_u:{k_}" for k_ in (1, 2, 4, 8)))
+          ).set(gamma=0.1, T=4000, tail=0.5, rec="e2")
+SIGMA0 = grid(problem="isotropic", d=32, sigma=0.0, C=tuple(f"random_k_u:{k_}" for k_ in (1, 2, 4, 8, 16)), rule="edge", T=6400, rec="subopt")
+TUNED = grid(problem="isotropic", sigma=8.0, C=("random_k_u:5", "random_k_u:2", "top_k:5", "identity", "random_k:5"),
+             T=(1000, 2000, 4000, 8000, 16000)).derive(ef=lambda p: p["C"] != "random_k:5", inv_sqrt_T=lambda p: 1 / math.sqrt(p["T"]),
+                                                       rule=lambda p: "tuned-qsgd" if p["C"] == "random_k:5" else "tuned").set(rec="subopt")
+NC = dict(problem="g4", sigma=16.0, C="random_k_u:10", rule="nonconvex", rec="nc")
+NC_DELTA = grid(problem="g4-shifted", d=64, n=4, C=tuple(f"random_k_u:{k_}" for k_ in (1, 2, 4)), rule="edge", fraction=0.25,
+                step_constants={"delta": 1 / 64}, T=8000, tail=0.5, rec="nc")
 
 ef_rk5 = lambda p: p["C"] == "random_k_u:5"
 
@@ -212,24 +141,15 @@ ef_rk5 = lambda p: p["C"] == "random_k_u:5"
 COMPRESSORS = ("random_k_u", "top_k", "scaled_sign")
 
 
-def search_run(thm: Theorem, inst: dict, R: int, rng: np.random.Generator):
-    """One instance for Thm 12.5: pseudo-Huber in dimension d (B^2 = d kappa^2 + sigma^2 certified), kappa
-    and R0 free, x0 - x* between spread evenly over the coordinates (top-k's worst case) and one-hot,
-    any of unscaled random-k / top-k (k = ceil(k_frac d)) / scaled sign, any gamma <= 1/(4L), any T."""
-    d_ = inst["d"]
-    a = inst["x0_spread"] * np.pi / 2
-    u = np.cos(a) * np.full(d_, 1 / math.sqrt(d_)) + np.sin(a) * np.eye(d_)[0]
-    x_star = np.zeros(d_)
-    f = PseudoHuber(d_, kappa=inst["kappa"], x_star=x_star, x0=x_star + math.sqrt(inst["R0"]) * u / np.linalg.norm(u),
-                    noise=inst["sigma"], seed=0)
+def search_run(ctx, inst, R, rng):
+    """One instance for Thm 12.5: pseudo-Huber in dimension d (B^2 = d kappa^2 + sigma^2 certified), kappa, R0 and the
+    start direction free (PseudoHuber.spread_start), unscaled random-k / top-k (k = ceil(k_frac d)) / scaled sign,
+    any gamma <= 1/(4L), any T."""
+    f = ctx.problem(PseudoHuber.spread_start(inst["d"], kappa=inst["kappa"], R0=inst["R0"], spread=inst["x0_spread"], sigma=inst["sigma"]))
     kind = COMPRESSORS[min(int(inst["compressor"]), len(COMPRESSORS) - 1)]
-    k_ = max(1, math.ceil(inst["k_frac"] * d_))
-    C = compressor(kind if kind == "scaled_sign" else f"{kind}:{k_}")
-    constants = {**f.constants, "delta": C.delta(d_)}
-    gamma_ = inst["fraction"] * thm.step("thm125", constants)
-    trace = ef_sgd(f, C, gamma_, inst["T"], R, rng, measures=("subopt",))
-    trace.constants.update({**constants, "gamma": gamma_, "T": inst["T"]})
-    return trace
+    C = ctx.compressor(kind if kind == "scaled_sign" else f"{kind}:{max(1, math.ceil(inst['k_frac'] * f.d))}", f.d)
+    ctx.record(gamma=inst["fraction"] * ctx.step("thm125"), T=inst["T"])
+    return ef_sgd(f, C, ctx.constants["gamma"], inst["T"], R, rng, measures=("subopt",))
 
 
 SEARCH = SearchSpace(
@@ -243,15 +163,8 @@ def _not_contractive(thm: Theorem) -> Theorem:
     """Planted violated assumption (Definition 12.3): the lemma runs use scaled random-k, (d/k) x_S, which is
     unbiased but not a delta-compressor (E||C(x) - x||^2 = (d/k - 1)||x||^2 > ||x||^2), while the theorem is
     told delta = k/d as for the unscaled one. The error buffer then grows geometrically."""
-
-    def swap(p: dict) -> dict:
-        if not p["C"].startswith("random_k_u:"):
-            return p
-        k_ = int(p["C"].partition(":")[2])
-        return {**p, "C": f"random_k:{k_}", "claimed_delta": k_ / p.get("d", 20)}
-
-    sweeps = [dataclasses.replace(sw, points=[swap(p) for p in sw.points]) if sw.name == "lemmas" else sw for sw in thm.sweeps]
-    return dataclasses.replace(thm, sweeps=sweeps)
+    swap = lambda p: {**p, "C": "random_k:" + p["C"][11:], "claimed_delta": int(p["C"][11:]) / p.get("d", 20)}
+    return thm.map_sweep("lemmas", lambda p: swap(p) if p["C"].startswith("random_k_u:") else p)
 
 
 THEOREM = Theorem(
@@ -272,17 +185,19 @@ THEOREM = Theorem(
     bound=THM_125,
     measure="avg_subopt: (1/T) sum_{t<T} f(x_t) - f*, mean over replicas (other checks name their measure)",
     steps={"thm125": GAMMA_125, "edge": GAMMA_EDGE, "tuned": GAMMA_TUNED, "tuned-qsgd": GAMMA_TUNED_QSGD, "nonconvex": GAMMA_NONCONVEX},
+    stream="error-feedback",
     sweeps=[
         Sweep("identity", run, IDENTITY, R=8),
-        Sweep("lemmas", run, LEMMA, R=400, quick_R=400),
-        Sweep("buffer", run, BUFFER, R=40, quick_points=BUFFER_QUICK, quick_R=20),
+        Sweep("lemmas", run, LEMMA, R=400),
+        Sweep("buffer", run, BUFFER, R=40, quick=BUFFER.set(T=3000), quick_R=20),
         Sweep("sigma0", run, SIGMA0, R=20, quick_R=12),
-        Sweep("tuned", run, TUNED, R=200, quick_points=TUNED_QUICK, quick_R=150),
-        Sweep("nonconvex-T", run, NC_T, R=40, quick_points=NC_T[:3], quick_R=30),
-        Sweep("nonconvex-n", run, NC_N, R=40, quick_R=30),
-        Sweep("nonconvex-delta", run, NC_DELTA, R=24, quick_points=[dict(p, T=6000) for p in NC_DELTA], quick_R=16),
-        Sweep("n1-sign", run, N1, R=50, quick_R=50),
-        Sweep("n2-top1", run, N2, R=1, quick_R=1),
+        Sweep("tuned", run, TUNED, R=200, quick=lambda p: p["T"] <= 8000, quick_R=150),
+        Sweep("nonconvex-T", run, grid(**NC, n=4, T=(1000, 2000, 4000, 8000)), R=40, quick=lambda p: p["T"] <= 4000, quick_R=30),
+        Sweep("nonconvex-n", run, grid(**NC, n=(1, 2, 4, 8), T=2000), R=40, quick_R=30),
+        Sweep("nonconvex-delta", run, NC_DELTA, R=24, quick=NC_DELTA.set(T=6000), quick_R=16),
+        Sweep("n1-sign", run, points(*({"problem": "n1-sign", "C": c, "ef": ef, "gamma": 0.02, "T": 1000}
+                                       for c, ef in (("sign", False), ("scaled_sign", False), ("scaled_sign", True)))), R=50),
+        Sweep("n2-top1", run, grid(problem="n2-top1", n=3, C="top_k:1", ef=(False, True), gamma=0.05, T=1000), R=1),
     ],
     checks=[
         WithinRounding("virtual sequence: x~_t = x_t - e_t equals SGD on the same gradients (to rounding)", "identity",

@@ -28,31 +28,25 @@ the catalog gives EF-PowerSGD no explicit constant, so no "bound holds" is asser
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 
 import numpy as np
 import sympy as sp
 
-from problems.least_squares import MatrixLeastSquares
-from ratecheck.algorithms.powersgd import (
-    allreduce_compress,
-    ef_powersgd,
-    local_compress_then_average,
-    orthogonalize,
-    relative_gap,
-)
-from ratecheck.checks import Converges, GeometricRate, MeanVersusBound, Observation, WithinRounding
-from ratecheck.compressors import PowerSGD
-from ratecheck.mutate import map_bounds
-from ratecheck.theorem import FAIL, R0, Exponent, L, Plot, Ratio, Run, Sweep, T, Theorem, gamma, sigma
-from ratecheck.trace import Trace
+from problems.lowrank import ef_least_squares, p2_matrix, p3_matrix, worker_matrices
+from ratecheck.algorithms.powersgd import allreduce_gaps, captured_energy, ef_powersgd, subspace_iteration
+from ratecheck.checks import FAIL, Converges, Exponent, GeometricRate, MeanVersusBound, Observation, Plot, Ratio, WithinRounding
+from ratecheck.problem import IIDClients
+from ratecheck.sweep import Sweep, grid, points
+from ratecheck.symbols import R0, L, Meaning, T, gamma, sigma
+from ratecheck.theorem import Run, Theorem
 
 # ----------------------------------------------------------------------------------------------------
 # the declared statements (every prediction below is computed from these expressions)
 
-m, r = sp.symbols("m r", positive=True)  # columns of M (the query's dimension) and the rank
-sigma_r, sigma_r1 = sp.symbols("sigma_r sigma_r1", positive=True)  # the r-th and (r+1)-th singular values
+SYMBOLS = [Meaning("m", "columns of M (the query's dimension)"), Meaning("r", "rank of the PowerSGD query", neutral=1),
+           Meaning("sigma_r", "r-th singular value of M"), Meaning("sigma_r1", "(r+1)-th singular value of M")]
+m, r, sigma_r, sigma_r1 = (s_.symbol for s_ in SYMBOLS)
 
 BOUND = R0 / (gamma * T) + gamma * sigma**2  # SGD (lecture Thm 12.2, omega = 0)
 GAMMA_TUNED = sp.Min(1 / (2 * L), sp.sqrt(R0 / (sigma**2 * T)))
@@ -62,99 +56,49 @@ ENERGY_RATE = (sigma_r1 / sigma_r) ** (4 * T)  # P3 [DERIVED here]: energy error
 P3_T_MIN = sp.log(100) / (2 * sp.log(sigma_r / sigma_r1))  # steps after which an initial tangent of 100 is below 1
 
 # ----------------------------------------------------------------------------------------------------
-# P1: all-reduce linearity on random worker matrices
+# the runs: P1 all-reduce linearity, P2 one step from a fresh query, P3 warm start on a fixed M, EF-PowerSGD
 
 
-def run_p1(thm: Theorem, point: dict, R: int, rng: np.random.Generator) -> Trace:
-    """P1 on R independent draws of the n worker matrices (problems/lowrank.worker_matrices) and a shared
-    Gaussian query (ratecheck.algorithms.powersgd.allreduce_gaps). Point keys: 'n', 'm' the matrix rows and
-    columns, 'W' the number of workers."""
-    from problems.lowrank import worker_matrices  # TODO(lead): hoist to the imports
-    from ratecheck.algorithms.powersgd import allreduce_gaps  # TODO(lead): hoist
-
-    rows, cols, n_workers, rank = point["n"], point["m"], point["W"], point["rank"]
-    M = worker_matrices(point["kind"], R, n_workers, rows, cols, rng)
-    return allreduce_gaps(M, rng.standard_normal((R, cols, rank)), rng)
+def run_p1(ctx, point, R, rng):
+    """P1 on R draws of the n workers' rows x cols matrices and a shared Gaussian query."""
+    M = worker_matrices(point["kind"], R, point["n"], point["rows"], point["cols"], rng)
+    return allreduce_gaps(M, rng.standard_normal((R, point["cols"], point["rank"])), rng)
 
 
-P1 = [{"kind": k, "n": 12, "m": 10, "W": W, "rank": rk} for k in ("gaussian", "scales", "low-rank") for W in (2, 8) for rk in (1, 3)]
-
-# ----------------------------------------------------------------------------------------------------
-# P2: one step from a fresh Gaussian query
-
-
-def run_p2(thm: Theorem, point: dict, R: int, rng: np.random.Generator) -> Trace:
-    """R fresh queries Q (m x r, N(0, 1)) for one matrix M (problems/lowrank.p2_matrix): captured and
-    projected energies (ratecheck.algorithms.powersgd.captured_energy)."""
-    from problems.lowrank import p2_matrix  # TODO(lead): hoist to the imports
-    from ratecheck.algorithms.powersgd import captured_energy  # TODO(lead): hoist
-
-    M = p2_matrix(point["kind"])
-    rank = point["rank"]
+def run_p2(ctx, point, R, rng):
+    """R fresh N(0, 1) queries for one matrix M of problems/lowrank.p2_matrix: captured and projected energies."""
+    M, rank = p2_matrix(point["kind"]), point["rank"]
     Q = rng.standard_normal((R, M.shape[1], rank))
     if point.get("query") == "min-singular":  # planted violated assumption: Q depends on M (its weakest right singular vectors)
         Q = Q * 1e-6 + np.linalg.svd(M)[2][::-1][:rank].T
     return captured_energy(M, Q, rng)
 
 
-P2 = [{"kind": k, "rank": rk} for k in ("identity-8", "identity-40", "gaussian", "near-flat", "spiked") for rk in (1, 2, 4)]
-
-# ----------------------------------------------------------------------------------------------------
-# P3: warm start on a fixed matrix
-
-
-def run_p3(thm: Theorem, point: dict, R: int, rng: np.random.Generator) -> Trace:
-    """T warm-started PowerSGD steps on the fixed M of problems/lowrank.p3_matrix from R random initial
-    queries: subspace error, energy gap, excess (ratecheck.algorithms.powersgd.subspace_iteration)."""
-    from problems.lowrank import p3_matrix  # TODO(lead): hoist to the imports
-    from ratecheck.algorithms.powersgd import subspace_iteration  # TODO(lead): hoist
-
+def run_p3(ctx, point, R, rng):
+    """T warm-started steps on the fixed M of problems/lowrank.p3_matrix from R random initial queries."""
     M, U, s = p3_matrix(point["rank"], point["rho"])
     return subspace_iteration(M, U, s, point["rank"], point["T"], R, rng)
 
 
-P3 = [{"rank": rk, "rho": rho, "T": 60} for rk in (1, 2) for rho in (0.6, 0.8, 0.9)]
-
-# ----------------------------------------------------------------------------------------------------
-# EF-PowerSGD on matrix least squares
-
-SHAPE = (8, 6)  # X in R^{n x m}: the gradient matrices are 8 x 6
-W_WORKERS = 4
-SIGMA_WORKER = 1.0  # E||xi_w||^2 per worker; the averaged gradient has sigma = SIGMA_WORKER / sqrt(W)
+SHAPE, N_WORKERS, SIGMA_WORKER = (8, 6), 4, 1.0  # 8 x 6 gradient matrices; E||xi_i||^2 per worker (averaged: sigma/sqrt(n))
 
 
-def run_ef(thm: Theorem, point: dict, R: int, rng: np.random.Generator) -> Trace:
-    """EF-PowerSGD (or mini-batch SGD, Q = 'sgd') with W_WORKERS i.i.d. workers on problems/lowrank.ef_least_squares
-    at the tuned step gamma(T), or at the tuned step of a reference horizon ``gamma_at`` (the fixed-step contrasts)."""
-    from problems.lowrank import ef_least_squares  # TODO(lead): hoist to the imports
-    from ratecheck.problem import IIDClients  # TODO(lead): hoist
-
-    f = ef_least_squares(SHAPE, SIGMA_WORKER)
-    constants = {**f.constants, "sigma": SIGMA_WORKER / np.sqrt(W_WORKERS), "sigma_worker": SIGMA_WORKER, "T": point["T"]}
-    gamma_ = thm.step("tuned", {**constants, "T": point.get("gamma_at", point["T"])})
+def run_ef(ctx, point, R, rng):
+    """EF-PowerSGD (or mini-batch SGD, Q = 'sgd') with n i.i.d. workers on matrix least squares, at the tuned step
+    gamma(T) or at the tuned step of a reference horizon ``gamma_at`` (the fixed-step contrasts)."""
+    f = ctx.problem(ef_least_squares(SHAPE, SIGMA_WORKER))
+    ctx.record(sigma=SIGMA_WORKER / np.sqrt(N_WORKERS), sigma_worker=SIGMA_WORKER, T=point["T"])
+    ctx.record(gamma=ctx.step("tuned", T=point.get("gamma_at", point["T"])))
     rank = point.get("rank", 1) if point["Q"] == "powersgd" else None
-    trace = ef_powersgd(IIDClients(f, W_WORKERS), SHAPE, rank, gamma_, point["T"], R, rng, warm_start=point.get("warm", True),
-                        error_feedback=point.get("ef", True))
-    trace.constants.update({**constants, "gamma": gamma_})
-    return trace
+    return ef_powersgd(IIDClients(f, N_WORKERS), SHAPE, rank, ctx.constants["gamma"], point["T"], R, rng,
+                       warm_start=point.get("warm", True), error_feedback=point.get("ef", True))
 
 
-def _tuned(T_: int, q: str) -> dict:
-    return {"Q": q, "T": T_, "inv_sqrt_T": round(1 / np.sqrt(T_), 8)}
-
-
-TUNED = [_tuned(T_, q) for q in ("powersgd", "sgd") for T_ in (16, 1000, 2000, 4000, 8000, 16000, 32000)]
-TUNED_QUICK = [p for p in TUNED if p["T"] <= 8000]
-CONTRASTS = [
-    {"Q": "powersgd", "rank": 1, "warm": True},
-    {"Q": "powersgd", "rank": 1, "warm": False},
-    {"Q": "powersgd", "rank": 1, "warm": True, "ef": False},
-    {"Q": "powersgd", "rank": 2, "warm": True},
-    {"Q": "powersgd", "rank": 4, "warm": True},
-    {"Q": "sgd"},
-]
-CONTRAST = [{**p, "T": 4000, "gamma_at": 4000} for p in CONTRASTS]
-CONTRAST_QUICK = [{**p, "T": 2000, "gamma_at": 4000} for p in CONTRASTS]
+P1 = grid(kind=("gaussian", "scales", "low-rank"), rows=12, cols=10, n=(2, 8), rank=(1, 3))
+TUNED = grid(Q=("powersgd", "sgd"), T=(16, 1000, 2000, 4000, 8000, 16000, 32000)).derive(inv_sqrt_T=lambda p: round(1 / np.sqrt(p["T"]), 8))
+CONTRASTS = points({"Q": "powersgd", "rank": 1, "warm": True}, {"Q": "powersgd", "rank": 1, "warm": False},
+                   {"Q": "powersgd", "rank": 1, "warm": True, "ef": False}, {"Q": "powersgd", "rank": 2, "warm": True},
+                   {"Q": "powersgd", "rank": 4, "warm": True}, {"Q": "sgd"}).set(T=4000, gamma_at=4000)
 
 # ----------------------------------------------------------------------------------------------------
 # observations (T3.1 (e), (f): not theorem-backed, reported and never asserted)
@@ -228,20 +172,13 @@ def observe_delta_t(runs: Sequence[Run]) -> tuple[str, dict, Plot]:
 
 
 # ----------------------------------------------------------------------------------------------------
-# planted errors of this theorem (beyond ratecheck.mutate's generic ones)
-
-
-def _drop_rank(thm: Theorem) -> Theorem:
-    """A dropped factor: the rank r in every bound set to 1 (P2 claims 1/m instead of r/m)."""
-    return map_bounds(thm, lambda b: b.subs(r, 1))
+# planted errors of this theorem (beyond ratecheck.mutate's generic ones, e.g. drop-r: the rank factor dropped)
 
 
 def _query_depends_on_M(thm: Theorem) -> Theorem:
     """A violated assumption of P2: the query is not independent of M but aligned with M's weakest right
     singular vectors, so one step captures sum of the r smallest sigma_i^2 over ||M||^2 < r/m."""
-    sweeps = [dataclasses.replace(sw, points=[{**p, "query": "min-singular"} for p in sw.points]) if sw.name == "p2-fresh-query" else sw
-              for sw in thm.sweeps]
-    return dataclasses.replace(thm, sweeps=sweeps)
+    return thm.map_sweep("p2-fresh-query", lambda p: {**p, "query": "min-singular"})
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -270,10 +207,11 @@ THEOREM = Theorem(
     steps={"tuned": GAMMA_TUNED},
     sweeps=[
         Sweep("p1-allreduce", run_p1, P1, R=400, quick_R=200),
-        Sweep("p2-fresh-query", run_p2, P2, R=8000, quick_R=4000),
-        Sweep("p3-warm-start", run_p3, P3, R=200, quick_R=100),
-        Sweep("ef-tuned", run_ef, TUNED, R=100, quick_points=TUNED_QUICK, quick_R=32),
-        Sweep("contrasts", run_ef, CONTRAST, R=100, quick_points=CONTRAST_QUICK, quick_R=32),
+        Sweep("p2-fresh-query", run_p2, grid(kind=("identity-8", "identity-40", "gaussian", "near-flat", "spiked"), rank=(1, 2, 4)),
+              R=8000, quick_R=4000),
+        Sweep("p3-warm-start", run_p3, grid(rank=(1, 2), rho=(0.6, 0.8, 0.9), T=60), R=200, quick_R=100),
+        Sweep("ef-tuned", run_ef, TUNED, R=100, quick=lambda p: p["T"] <= 8000, quick_R=32),
+        Sweep("contrasts", run_ef, CONTRASTS, R=100, quick=CONTRASTS.set(T=2000), quick_R=32),
     ],
     checks=[
         WithinRounding("P1: all-reduce output = compression of the mean (fixed Q)", "p1-allreduce", measure="gap_allreduce", tol=1e-9,
@@ -348,7 +286,9 @@ THEOREM = Theorem(
         Observation("Observation (e): measured delta_t with and without warm start", "contrasts", observe=observe_delta_t,
                     description="catalog T3.1 (c)/(e): the per-step delta_t to feed T2, and whether warm start raises it; observational"),
     ],
-    mutants={"drop-rank": _drop_rank, "query-depends-on-M": _query_depends_on_M},
+    symbols=SYMBOLS,
+    stream="powersgd",
+    mutants={"query-depends-on-M": _query_depends_on_M},
     notes=[
         ("Catalog status: P1 and P2 (rank 1) [DERIVED]; P2 for rank r > 1 a CONJECTURE in the catalog, checked here and labelled so "
          "(the per-sample inequality and E Pi_Q = (r/m) I, both checked, prove it; see compressors.PowerSGD.expected_delta_lower); "

@@ -12,114 +12,62 @@ Guarantee (upper; tight up to a constant on H = L I):
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import sympy as sp
 
 from problems.quadratic import Quadratic
 from ratecheck.algorithms.sgd import quantized_sgd
-from ratecheck.compressors import QSGD, Compressor, Identity, RandomK, Sign
+from ratecheck.checks import BoundHolds, Exponent, HittingExponent, MeanEquals, Ratio
+from ratecheck.compressors import parse
 from ratecheck.falsify import SearchSpace
-from ratecheck.theorem import (
-    FAIL,
-    R0,
-    BoundHolds,
-    Exponent,
-    HittingExponent,
-    L,
-    MeanEquals,
-    Ratio,
-    Sweep,
-    T,
-    Theorem,
-    gamma,
-    omega,
-    sigma,
-)
+from ratecheck.sweep import Sweep, grid, zipped
+from ratecheck.symbols import R0, L, T, gamma, omega, sigma
+from ratecheck.theorem import FAIL, Theorem
 from ratecheck.trace import log_checkpoints
 
 BOUND = R0 / (gamma * T) + gamma * (1 + omega) * sigma**2
 GAMMA_MAX = 1 / (2 * L * (1 + omega))
 GAMMA_TUNED = sp.Min(GAMMA_MAX, sp.sqrt(R0 / ((1 + omega) * sigma**2 * T)))
 
-D = 20  # dimension of every instance below
+
+def run(ctx, point, R, rng):
+    """Quantized SGD at the point's step: a fraction of a step rule evaluated with the omega of ``Q_step``
+    (default: Q itself, so SGD and QSGD can share one gamma), on H = L I or a rotated log-spaced spectrum."""
+    d, L_, R0_, sigma_ = point.get("d", 20), point.get("L", 1.0), point.get("R0", 1.0), point["sigma"]
+    if point.get("problem", "isotropic") == "isotropic":  # the instance on which Thm 12.2 is tight up to a constant
+        f = ctx.problem(Quadratic.isotropic(d, L_, R0=R0_, noise=sigma_, seed=point.get("seed", 0)))
+    else:
+        f = ctx.problem(Quadratic.log_spaced(d, 0.01 * L_, L_, R0=R0_, noise=sigma_, seed=point.get("seed", 0)))
+    Q = ctx.compressor(point["Q"], d)
+    if Q.omega(d) is None:  # a biased compressor has no omega: only a planted wrong claim runs one, read as omega = 0
+        ctx.record(omega=0.0)
+    omega_step = parse(point.get("Q_step", point["Q"])).omega(d) or 0.0
+    gamma_ = point.get("fraction", 1.0) * ctx.step(point.get("rule", "max"), T=point["T"], omega=omega_step)
+    ctx.record(T=point["T"], gamma=gamma_)
+    grid_ = np.arange(1, point["T"] + 1) if point.get("every_step") else log_checkpoints(point["T"])
+    return quantized_sgd(f, Q, gamma_, point["T"], R, rng, grid_, burn_in=point["T"] // 2 if point.get("tail") else None)
 
 
-def compressor(name: str) -> Compressor:
-    """The quantizers of the sweeps: random-k (E1, exact omega = d/k - 1) and QSGD(s) (E2)."""
-    kind, _, param = name.partition(":")
-    return {"random_k": lambda: RandomK(int(param)), "qsgd": lambda: QSGD(int(param)), "identity": Identity,
-            "sign": Sign}[kind]()
+FIXED = grid(problem=("isotropic", "log-spaced"), Q=("random_k:5", "random_k:1", "qsgd:2", "identity"), fraction=(1.0, 0.125),
+             sigma=1.0, T=4000)
+FIXED_QUICK = FIXED.where(lambda p: p["Q"] in ("random_k:5", "random_k:1") and p["problem"] == "isotropic") + grid(
+    Q="qsgd:2", fraction=1.0, sigma=1.0, problem="log-spaced", T=4000)
+TUNED_NOISY = grid(Q="random_k:5", rule="tuned", sigma=4.0, T=tuple(int(T_) for T_ in np.geomspace(1000, 32000, 6).round()))
+HITTING = zipped(Q=tuple(f"random_k:{k_}" for k_ in (64, 32, 16, 8, 4)), rule="tuned", sigma=0.0, d=64,
+                 T=tuple(400 * 64 // k_ for k_ in (64, 32, 16, 8, 4)), every_step=True)
+FLOOR = (grid(fraction=(0.1, 0.05, 0.025), Q=("random_k:5", "identity"), Q_step="random_k:5", sigma=1.0, tail=True)
+         .derive(T=lambda p: round(40 / (p["fraction"] * (1 / 8))))
+         + grid(Q="random_k:5", fraction=0.05, sigma=(0.5, 2.0), T=6400, tail=True))
 
 
-def problem(point: dict) -> Quadratic:
-    shape = point.get("problem", "isotropic")
-    d, L_, sigma_ = point.get("d", D), point.get("L", 1.0), point["sigma"]
-    if shape == "isotropic":  # H = L I: the instance on which Thm 12.2 is tight up to a constant
-        return Quadratic.isotropic(d, L_, R0=point.get("R0", 1.0), noise=sigma_, seed=point.get("seed", 0))
-    return Quadratic.log_spaced(d, 0.01 * L_, L_, R0=point.get("R0", 1.0), noise=sigma_, seed=point.get("seed", 0))
-
-
-def run(thm: Theorem, point: dict, R: int, rng: np.random.Generator):
-    """Quantized SGD at the point's step: a fraction of the theorem's step rule, or the tuned gamma(T)."""
-    f = problem(point)
-    Q = compressor(point["Q"])
-    T_ = point["T"]
-    # the step rule is evaluated with the omega of `Q_step` (default: Q itself), so that SGD and QSGD
-    # can be run at the same gamma for the floor comparison
-    omega_ = Q.omega(f.d)
-    omega_step = compressor(point.get("Q_step", point["Q"])).omega(f.d)
-    if omega_ is None:  # a biased compressor has no omega: only a planted wrong claim runs one, with omega := 0
-        omega_ = omega_step = 0.0
-    constants = {**f.constants, "omega": omega_, "T": T_}
-    gamma_ = point.get("fraction", 1.0) * thm.step(point.get("rule", "max"), {**constants, "omega": omega_step})
-    grid = np.arange(1, T_ + 1) if point.get("every_step") else log_checkpoints(T_)
-    trace = quantized_sgd(f, Q, gamma_, T_, R, rng, grid, burn_in=T_ // 2 if point.get("tail") else None)
-    trace.constants.update({**constants, "gamma": gamma_, "k": float(getattr(Q, "k", f.d))})
-    return trace
-
-
-# ----------------------------------------------------------------------------------------------------
-# sweeps
-
-FIXED = [
-    {"Q": q, "fraction": fr, "sigma": 1.0, "problem": pb, "T": 4000}
-    for pb in ("isotropic", "log-spaced") for q in ("random_k:5", "random_k:1", "qsgd:2", "identity") for fr in (1.0, 0.125)
-]
-FIXED_QUICK = [p for p in FIXED if p["Q"] in ("random_k:5", "random_k:1") and p["problem"] == "isotropic"] + [
-    {"Q": "qsgd:2", "fraction": 1.0, "sigma": 1.0, "problem": "log-spaced", "T": 4000}
-]
-EARLY = [{"Q": "random_k:5", "fraction": 0.125, "sigma": 0.05, "T": 20000}]
-TUNED_NOISY = [{"Q": "random_k:5", "rule": "tuned", "sigma": 4.0, "T": int(T_)} for T_ in np.geomspace(1000, 32000, 6).round()]
-HITTING = [{"Q": f"random_k:{k_}", "rule": "tuned", "sigma": 0.0, "d": 64, "T": 400 * 64 // k_, "every_step": True} for k_ in (64, 32, 16, 8, 4)]
-FLOOR = [
-    {"Q": q, "Q_step": "random_k:5", "fraction": fr, "sigma": 1.0, "T": round(40 / (fr * (1 / 8))), "tail": True}
-    for fr in (0.1, 0.05, 0.025) for q in ("random_k:5", "identity")
-] + [{"Q": "random_k:5", "fraction": 0.05, "sigma": s_, "T": 6400, "tail": True} for s_ in (0.5, 2.0)]
-N1 = [{"Q": "random_k:1", "rule": "max", "fraction": 6.0, "sigma": 0.0, "T": 300}]  # gamma = 3/(L(1+omega))
-
-
-def search_run(thm: Theorem, inst: dict, R: int, rng: np.random.Generator):
-    """One instance of the falsification search: spectrum L i^-p (rotated or not), x0 - x* mixing the
-    top and bottom eigenvectors, noise partly along the top eigenvector, random-k with any k, any
-    gamma <= the declared limit, any T."""
-    from problems.noise import DirectionalNoise  # TODO(lead): hoist to the imports
-
-    d = 16
-    lam = np.arange(1, d + 1, dtype=float) ** (-inst["p"])
-    base = Quadratic(lam, rotate=inst["rotate"] > 0.5, seed=0)
-    Qh = base.Q if base.Q is not None else np.eye(d)
-    a = inst["x0_mix"] * np.pi / 2
-    x0 = base.x_star + np.cos(a) * Qh[:, np.argmax(lam)] + np.sin(a) * Qh[:, np.argmin(lam)]
-    noise = DirectionalNoise(inst["sigma"], Qh[:, np.argmax(lam)], inst["noise_along_top"])
-    f = Quadratic(lam, rotate=inst["rotate"] > 0.5, seed=0, x_star=base.x_star, x0=x0, noise=noise)
-    Q = RandomK(inst["k"])
-    constants = {**f.constants, "omega": Q.omega(d)}
-    gamma_ = inst["fraction"] * thm.step("max", constants)
-    trace = quantized_sgd(f, Q, gamma_, inst["T"], R, rng)
-    trace.constants.update({**constants, "gamma": gamma_})
-    return trace
+def search_run(ctx, inst, R, rng):
+    """One instance of the falsification search (Quadratic.directional: spectrum i^-p, rotated or not, start and
+    noise between the top and bottom eigenvectors), random-k with any k, any gamma <= the declared limit, any T."""
+    f = ctx.problem(Quadratic.directional(16, inst["p"], rotate=inst["rotate"] > 0.5, x0_mix=inst["x0_mix"], sigma=inst["sigma"],
+                                          noise_along_top=inst["noise_along_top"]))
+    Q = ctx.compressor(f"random_k:{inst['k']}", f.d)
+    ctx.record(gamma=inst["fraction"] * ctx.step("max"))
+    return quantized_sgd(f, Q, ctx.constants["gamma"], inst["T"], R, rng)
 
 
 SEARCH = SearchSpace(
@@ -131,9 +79,7 @@ SEARCH = SearchSpace(
 
 def _biased_quantizer(thm: Theorem) -> Theorem:
     """Planted violated assumption: the same claim for signSGD (biased, no omega), read with omega = 0."""
-    sweeps = [dataclasses.replace(sw, points=[{**p, "Q": "sign"} for p in sw.points], quick_points=[{**p, "Q": "sign"} for p in sw.quick_points])
-              if sw.name == "fixed-step" else sw for sw in thm.sweeps]
-    return dataclasses.replace(thm, sweeps=sweeps)
+    return thm.map_sweep("fixed-step", lambda p: {**p, "Q": "sign"})
 
 
 def _growth(constants, t):
@@ -155,13 +101,14 @@ THEOREM = Theorem(
     bound=BOUND,
     measure="avg_subopt: (1/T) sum_{t<T} f(x_t) - f*, mean over replicas",
     steps={"max": GAMMA_MAX, "tuned": GAMMA_TUNED},
+    stream="quantized-sgd",
     sweeps=[
-        Sweep("fixed-step", run, FIXED, R=100, quick_points=FIXED_QUICK, quick_R=50),
-        Sweep("early-phase", run, EARLY, R=100, quick_R=40),
-        Sweep("tuned-noisy", run, TUNED_NOISY, R=100, quick_points=TUNED_NOISY[:4], quick_R=50),
+        Sweep("fixed-step", run, FIXED, R=100, quick=FIXED_QUICK, quick_R=50),
+        Sweep("early-phase", run, grid(Q="random_k:5", fraction=0.125, sigma=0.05, T=20000), R=100, quick_R=40),
+        Sweep("tuned-noisy", run, TUNED_NOISY, R=100, quick=TUNED_NOISY[:4], quick_R=50),
         Sweep("hitting", run, HITTING, R=100, quick_R=40),
         Sweep("floor", run, FLOOR, R=400, quick_R=200),
-        Sweep("n1-large-step", run, N1, R=2000, quick_R=2000),
+        Sweep("n1-large-step", run, grid(Q="random_k:1", rule="max", fraction=6.0, sigma=0.0, T=300), R=2000),  # gamma = 3/(L(1+omega))
     ],
     checks=[
         BoundHolds("bound holds at every (gamma, T), gamma <= 1/(2L(1+omega))", "fixed-step",
