@@ -143,14 +143,28 @@ def cmd_verify(args: argparse.Namespace) -> int:
             print(f"{thm.id}: {'VERIFIED' if ok else 'NOT VERIFIED'} ({meta['seconds']:.0f} s) -> {out / thm.id / 'report.md'}")
             for c in checks:
                 flag = "ok " if c["observed"] == c["expected"] else "!! "
-                head = "" if c.get("measured") is None else f"  [{c['relation']}: measured {report.number(c['measured'])} vs {report.number(c['predicted'])}]"
+                head = "" if c.get("measured") is None else f"  [{c['relation']}: measured {report.number(c['measured'])} vs {report.predicted_text(c)}]"
                 print(f"  {flag} expected {c['expected']:4s} observed {c['observed']:12s} {c['name']}{head}")
+                if c["observed"] == "INCONCLUSIVE" and c.get("reason"):
+                    print(f"        why: {c['reason']}")
+            _print_budget(report.theorem_budget(checks))
     finally:
         if client is not None:
             client.close()
     report.write_index(out)
     print(f"index: {out / 'index.html'}")
     return 0 if all_ok else 1
+
+
+def _print_budget(b: dict) -> None:
+    """The run's false-failure total and a warning per check over its share (information: verdicts stand)."""
+    from ratecheck.report import prob
+
+    print(f"  false-failure rate of this run: {prob(b['sum_false_fail'])} (target {b['target']:g}, {b['pass_expected']} checks expected to PASS)"
+          + (f"; negative controls wrongly passing: {prob(b['total_false_pass'])}" if b["negative_controls"] else ""))
+    for o in b["over"]:
+        need = f"would need R = {o['R_needed']} replicas (has {o['R']})" if o.get("R_needed") else (o.get("note") or "more replicas do not help")
+        print(f"  WARNING over the false-failure budget: {o['name']}: {prob(o['false_fail'])} > share {o['share']:.2g}; {need}")
 
 
 def verdicts(ref: str, *, quick: bool, seed: int, jobs: int, progress: bool) -> tuple[str, list[dict]]:
@@ -183,21 +197,26 @@ def cmd_stability(args: argparse.Namespace) -> int:
     seeds = args.seed_list or list(range(args.start, args.start + args.seeds))
     shown = ", ".join(map(str, seeds)) if args.seed_list else f"{seeds[0]}..{seeds[-1]}"
     lines = ["# Seed stability", "", f"{'quick' if args.quick else 'full'} sweeps, master seeds {shown}", "",
-             "| theorem | check | expected | observed under the seeds | flips |", "|---|---|---|---|---|"]
+             "| theorem | check | expected | observed under the seeds | flips | flips the check predicts (sum of its false-failure figures) |",
+             "|---|---|---|---|---|---|"]
     flips = 0
     for ref in refs:
         table: dict[str, list[str]] = {}
         expected: dict[str, str] = {}
+        predicted_flips: dict[str, list] = {}
         for seed in seeds:
             tid, checks = verdicts(ref, quick=args.quick, seed=seed, jobs=args.jobs, progress=not args.no_progress)
             for c in checks:
                 table.setdefault(c["name"], []).append(c["observed"])
                 expected[c["name"]] = c["expected"]
+                risk = c.get("false_pass") if c["expected"] == "FAIL" else c.get("false_fail")
+                predicted_flips.setdefault(c["name"], []).append(risk)
         for name, seen in table.items():
             bad = sum(o != expected[name] for o in seen)
             flips += bad
             counts = ", ".join(f"{o} x{seen.count(o)}" for o in sorted(set(seen)))
-            lines.append(f"| {tid} | {cell(name)} | {expected[name]} | {counts} | {bad} |")
+            risks = [float(x) for x in predicted_flips.get(name, []) if x is not None and not isinstance(x, str)]
+            lines.append(f"| {tid} | {cell(name)} | {expected[name]} | {counts} | {bad} | {f'{sum(risks):.2g}' if risks else 'n/a'} |")
             print(f"{'ok ' if not bad else '!! '} {tid}: {name}: {counts}")
     lines += ["", f"Total verdicts not as expected: {flips}"]
     Path(args.out).mkdir(parents=True, exist_ok=True)

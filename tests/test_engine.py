@@ -141,6 +141,10 @@ def test_outcome_carries_theory_beside_numerics() -> None:
     assert rec["interval"] == [pytest.approx(rec["measured"])] * 2 and rec["tolerance"] == 1e-9 and rec["relative_tolerance"] is True
     empty = thm.checks[0].evaluate(thm, {"s": []}).record()
     assert empty["observed"] == INCONCLUSIVE and empty["measured"] is None and empty["ratio"] is None
+    assert "where" in empty["reason"] and empty["false_fail"] is None
+    # issue 15: the figures of the designed false-failure rate and the declared claim beside the numbers
+    assert rec["claim"] == "R0/T" and rec["reason"] is None
+    assert 0 <= rec["false_fail"] < 1e-12 and rec["false_pass"] == pytest.approx(1.0) and rec["power_relative"] is True
 
 
 # -- BoundHolds -------------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from ratecheck.checks.core import (
     Outcome,
     Plot,
     Relation,
+    budget,
     clean,
     combine,
     divergence_note,
@@ -29,5 +30,5 @@ from ratecheck.checks.observations import Observation
 __all__ = [
     "FAIL", "INCONCLUSIVE", "PASS", "BoundHolds", "BoundRatio", "Check", "Converges", "Exponent", "GeometricRate",
     "HittingExponent", "MeanEquals", "MeanVersusBound", "Observation", "Outcome", "Plot", "Ratio", "Relation",
-    "StepInequality", "WithinRounding", "clean", "combine", "divergence_note", "judge", "relation_of",
+    "StepInequality", "WithinRounding", "budget", "clean", "combine", "divergence_note", "judge", "relation_of",
 ]

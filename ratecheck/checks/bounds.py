@@ -12,6 +12,13 @@
 Each compares many points: Student t limits per comparison with Bonferroni over all of them (family-wise
 false-FAIL rate ``alpha``), one ``judge`` per comparison, joined by ``combine``; the headline numbers are
 those of the worst point, the one the summary names.
+
+False-failure rate (issue 15): the probability that some comparison's upper limit (lower for 'lower')
+crosses the bound were the true means the measured ones: sum over the comparisons of
+T_nu(-((bound - mean)/se - q)), nu = R - 1, capped at 1 (a comparison with se = 0 is certain). Power: the
+smallest excess over the bound (relative to it) at the worst point FAILed with probability 0.99,
+(q + t_0.99) se / bound. MeanVersusBound 'exact': a z threshold per point, plug-in sum of
+P(|N(z_i, 1)| > z).
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ import numpy as np
 import sympy as sp
 
 from ratecheck import fit
-from ratecheck.checks.core import INCONCLUSIVE, Check, Outcome, Plot, Relation, combine, judge
+from ratecheck.checks.core import INCONCLUSIVE, Check, Outcome, Plot, Relation, combine, judge, t_power, tlimits, zscores
 from ratecheck.expr import evaluate
 from ratecheck.validate import InputError
 
@@ -56,18 +63,21 @@ class BoundHolds(Check):
         m = sum(row[1].size for row in rows)
         worst: dict[str, Any] = {"ratio": -np.inf}
         head: tuple[float, ...] | None = None
-        verdicts = []
+        verdicts, comps, inconclusive = [], [], []
         plot = Plot(f"{self.name}", "T", f"mean {self.measure} / bound (band: simultaneous interval)")
         for r, t, mean, se, b in rows:
             q = fit.t_quantile(self.alpha / m, r.trace.R)
+            comps.append(tlimits("upper", mean, se, b, ROUNDING * np.abs(b), q, r.trace.R, self.alpha / m))
             with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
                 lcb, ucb = mean - q * se, mean + q * se
                 ratio = mean / b
-            verdicts += [judge((lo, hi), b_, ROUNDING, Relation.UPPER, relative=True) for lo, hi, b_ in zip(lcb, ucb, b)]
+            here = [judge((lo, hi), b_, ROUNDING, Relation.UPPER, relative=True) for lo, hi, b_ in zip(lcb, ucb, b)]
+            verdicts += here
+            inconclusive += [(r.label, int(t_), lo, hi, b_) for v_, t_, lo, hi, b_ in zip(here, t, lcb, ucb, b) if v_ == INCONCLUSIVE]
             i = int(np.nanargmax(np.where(np.isnan(ratio), -np.inf, ratio)))
             if ratio[i] > worst["ratio"]:
                 worst = {"ratio": ratio[i], "point": r.label, "T": int(t[i]), "mean": mean[i], "se": se[i], "bound": b[i]}
-                head = (mean[i], b[i], lcb[i], ucb[i])
+                head = (mean[i], b[i], lcb[i], ucb[i], q, r.trace.R)
             if len(plot.series) < 5:
                 with np.errstate(divide="ignore", invalid="ignore"):
                     plot.add(r.label, t, ratio, "data", lcb / b, ucb / b)
@@ -78,8 +88,14 @@ class BoundHolds(Check):
         evidence = {"comparisons": m, "alpha": self.alpha, "max_ratio_mean_over_bound": worst["ratio"], "worst": worst}
         summary = f"max mean/bound = {worst['ratio']:.3g} at step {worst.get('T')} of ({worst.get('point')})"
         out = Outcome(combine(verdicts), summary, evidence, plot, tolerance=ROUNDING, relative=True)
+        out.error_model = {"components": comps, "note": f"P(some of the {m} upper limits above the bound) at the measured means"}
         if head is not None:
             out.measured, out.predicted, out.interval = head[0], head[1], (head[2], head[3])
+            out.power, out.power_relative = t_power(head[4], head[5], float(worst["se"]), float(head[1]), ROUNDING), True
+        if out.observed == INCONCLUSIVE and inconclusive:
+            p_, t_, lo, hi, b_ = max(inconclusive, key=lambda x: x[3] / x[4] if x[4] else np.inf)
+            out.reason = (f"{len(inconclusive)} of {m} comparisons are undecided: e.g. at ({p_}) T={t_} the simultaneous interval "
+                          f"[{lo:.4g}, {hi:.4g}] of the mean holds the bound {b_:.4g}")
         return out
 
 
@@ -102,7 +118,7 @@ class MeanVersusBound(Check):
     def statistic(self, thm: Theorem, runs: list[Run]) -> Outcome:
         relation = Relation(self.relation)
         expr = self.declared_bound(thm)
-        rows, limits, verdicts = [], [], []
+        rows, limits, verdicts, comps, qs = [], [], [], [], []
         plot = Plot(self.name, "point", f"mean {self.measure} / bound", logx=False, logy=False)
         for i, r in enumerate(runs):
             mean, se = (float(a[0]) for a in fit.mean_se(r.trace.values[self.measure][:, -1:]))
@@ -112,6 +128,9 @@ class MeanVersusBound(Check):
             lo, hi = mean - q * se, mean + q * se
             verdicts.append(judge((lo, hi), b, self.rel_slack, relation, relative=True))
             limits.append((lo, hi))
+            qs.append((q, r.trace.R))
+            if relation is Relation.LOWER:
+                comps.append(tlimits("lower", mean, se, b, slack, q, r.trace.R, self.alpha / len(runs)))
             rows.append({"point": r.label, "mean": mean, "se": se, "bound": b, "ratio": mean / b if b else np.inf,
                          "z": (mean - b) / se if se > 0 else (0.0 if abs(mean - b) <= slack else np.copysign(np.inf, mean - b))})
             plot.add(r.label, [i], [mean / b], "data", [lo / b], [hi / b])
@@ -122,8 +141,29 @@ class MeanVersusBound(Check):
         what = "min mean/bound" if lower else "max |mean - bound|/se"
         value = key["ratio"] if lower else abs(key["z"])
         summary = f"{what} = {value:.4g} at ({key['point']}): mean {key['mean']:.4g} +- {key['se']:.2g} vs bound {key['bound']:.4g}; {len(rows)} points"
-        return Outcome(combine(verdicts), summary, {"alpha": self.alpha, "z": self.z, "runs": rows}, plot,
-                       measured=key["mean"], predicted=key["bound"], interval=limits[k], tolerance=self.rel_slack, relative=True)
+        out = Outcome(combine(verdicts), summary, {"alpha": self.alpha, "z": self.z, "runs": rows}, plot,
+                      measured=key["mean"], predicted=key["bound"], interval=limits[k], tolerance=self.rel_slack, relative=True)
+        if lower:
+            out.error_model = {"components": comps, "note": f"P(some of the {len(rows)} lower limits below the bound) at the measured means"}
+            out.power = t_power(qs[k][0], qs[k][1], key["se"], key["bound"], self.rel_slack)
+        else:
+            # judge's rule: |mean - bound| <= z se + slack; the z-score of the excess over the rounding slack, in units of
+            # se (a deterministic mean: 0 within the slack, else a certain FAIL)
+            sc = []
+            for x in rows:
+                gap = x["mean"] - x["bound"]
+                excess = max(abs(gap) - self.rel_slack * abs(x["bound"]), 0.0)
+                sc.append(np.copysign(excess / x["se"], gap) if x["se"] > 0 else (0.0 if excess == 0 else np.copysign(np.inf, gap)))
+            out.error_model = {"components": [zscores(sc, self.z, max(r.trace.R for r in runs))], "rescalable": False,
+                               "rescale_note": "a z threshold: more replicas do not lower it (raise z)",
+                               "note": f"plug-in P(some |z| > {self.z:g}) with the z-scores N(z_i, 1) at the measured ones"}
+            out.power = t_power(self.z, 10**9, key["se"], key["bound"], self.rel_slack)
+        out.power_relative = True
+        if out.observed == INCONCLUSIVE:
+            j = next(j for j, v_ in enumerate(verdicts) if v_ == INCONCLUSIVE)
+            out.reason = (f"at ({rows[j]['point']}) the interval [{limits[j][0]:.4g}, {limits[j][1]:.4g}] of the mean holds the bound "
+                          f"{rows[j]['bound']:.4g}")
+        return out
 
 
 def _measure_symbols(rel: sp.Basic, measures: Sequence[str]) -> dict[str, tuple[str, int]]:
@@ -182,7 +222,7 @@ class StepInequality(Check):
             total += i.size
         if total == 0:
             return Outcome(INCONCLUSIVE, "no consecutive checkpoints (t, t+1) in the selected runs", {})
-        verdicts = []
+        verdicts, comps = [], []
         worst: dict[str, Any] = {"ratio": -np.inf}
         head: tuple[float, ...] = ()
         plot = Plot(self.name, "t", "mean (lhs - rhs) / abs(rhs)  (<= 0 holds; band: simultaneous interval)", logy=False)
@@ -193,12 +233,13 @@ class StepInequality(Check):
             scale = np.maximum(np.abs(rhs), 1e-300)
             slack = ROUNDING * scale
             verdicts += [judge((lo, hi), 0.0, s_, Relation.UPPER) for lo, hi, s_ in zip(lcb, ucb, slack)]
+            comps.append(tlimits("upper", mean, se, 0.0, slack, q, r.trace.R, self.alpha / total))
             rel_mean = mean / scale
             k = int(np.argmax(ucb / scale))
             if ucb[k] / scale[k] > worst["ratio"]:
                 worst = {"ratio": float(ucb[k] / scale[k]), "point": r.label, "t": int(ts[k]), "mean_D": float(mean[k]),
                          "se": float(se[k]), "rhs": float(rhs[k]), "mean_D_over_rhs": float(rel_mean[k])}
-                head = (float(mean[k]), float(lcb[k]), float(ucb[k]), float(slack[k]))
+                head = (float(mean[k]), float(lcb[k]), float(ucb[k]), float(slack[k]), q, r.trace.R, float(se[k]), float(scale[k]))
             if len(plot.series) < 6:
                 plot.add(r.label, ts, rel_mean, "data", lcb / scale, ucb / scale)
         t_all = np.unique(np.concatenate([p[1] for p in pieces]))
@@ -206,6 +247,11 @@ class StepInequality(Check):
         summary = (f"{total} step pairs; worst upper limit of mean(lhs - rhs)/abs(rhs) = {worst['ratio']:.3g} at {worst['point']}, "
                    f"t={worst['t']} (mean {worst['mean_D_over_rhs']:.3g})")
         out = Outcome(combine(verdicts), summary, {"pairs": total, "alpha": self.alpha, "inequality": str(rel), "worst": worst}, plot)
+        out.error_model = {"components": comps, "note": f"P(some of the {total} upper limits of mean(lhs - rhs) above 0) at the measured means"}
         if head:
             out.measured, out.predicted, out.interval, out.tolerance, out.relative = head[0], 0.0, (head[1], head[2]), head[3], False
+            out.power, out.power_relative = t_power(head[4], head[5], head[6], head[7], ROUNDING), True
+            if out.observed == INCONCLUSIVE:
+                out.reason = (f"{sum(v_ == INCONCLUSIVE for v_ in verdicts)} of {total} step pairs are undecided: at ({worst['point']}) "
+                              f"t={worst['t']} the upper limit of mean(lhs - rhs) is {head[2]:.3g} > 0 while its lower limit {head[1]:.3g} <= 0")
         return out

@@ -9,6 +9,15 @@
 Bootstrap of the ratio of means over replicas; relation tight: PASS when the interval lies within a
 relative ``tol`` of the prediction, FAIL when disjoint; upper (the numerator beats the denominator by at
 least the predicted factor): PASS when the interval lies below prediction (1 + tol), FAIL when above it.
+
+False-failure rate (issue 15): the probability that the bootstrap interval of the ratio (extrapolated,
+where declared) is not inside the relative band (tight; below its upper edge for upper) were the true
+ratio the estimate here: the estimate normal with the bootstrap distribution's standard deviation plus
+the percentile endpoints' Monte Carlo error (n_resamples = fit.N_RESAMPLES), the interval's measured
+half-widths. It covers the estimator's spread, not its bias: an extrapolation whose bias is not bounded
+is not accounted for. Power: the smallest relative deviation of the ratio FAILed with probability 0.99.
+A prediction whose limit does not exist (the bounds' ratio still moving by > 0.1 % between T = 1e24 and 1e30, or
+not finite) is no prediction: INCONCLUSIVE, predicted null, with the reason.
 """
 
 from __future__ import annotations
@@ -23,7 +32,7 @@ import sympy as sp
 from scipy import optimize as opt
 
 from ratecheck import fit
-from ratecheck.checks.core import INCONCLUSIVE, Check, Outcome, Plot, Relation, judge
+from ratecheck.checks.core import INCONCLUSIVE, Check, Outcome, Plot, Relation, band, band_power, judge, straddle_reason
 from ratecheck.expr import evaluate
 from ratecheck.validate import InputError
 
@@ -56,11 +65,13 @@ class Ratio(Check):
             raise InputError(f"check {self.name!r}: several runs share a value of {self.pair_by!r}; narrow them with `where`")
         keys = sorted(set(num) & set(den))
         if not keys:
-            return Outcome(INCONCLUSIVE, "no matched numerator/denominator pairs", {})
+            return Outcome(INCONCLUSIVE, "no matched numerator/denominator pairs", {},
+                           reason=f"no value of {self.pair_by!r} has both a numerator and a denominator run")
         problem = self.pair_problem(num, den, keys)
         if problem:
-            return Outcome(INCONCLUSIVE, problem, {})
+            return Outcome(INCONCLUSIVE, problem, {}, reason=problem)
         predicted = self.predicted(thm, num, den, keys)
+        no_limit = self._no_limit(thm, num, den, keys, predicted)
         x = np.array([float(num[k_].point[self.extrapolate]) for k_ in keys]) if self.extrapolate else None
         groups = [g for k_ in keys for g in (num[k_].trace.values[self.measure][:, -1:], den[k_].trace.values[self.measure][:, -1:])]
 
@@ -79,25 +90,75 @@ class Ratio(Check):
         if x is not None and len(keys) >= 2 and np.ptp(predicted) > 1e-9 * abs(target):
             target = float(np.polyval(np.polyfit(x, predicted, 1), 0.0))
         observed = judge((ci.low, ci.high), target, self.tol, Relation(self.relation), relative=True)
+        if no_limit:
+            observed = INCONCLUSIVE
         measured = ratios([fit.mean_se(g)[0] for g in groups])
-        evidence = {"predicted": target, "estimate": ci.estimate, "ci_low": ci.low, "ci_high": ci.high, "tol_relative": self.tol,
-                    "pairs": {str(k_): float(m) for k_, m in zip(keys, measured)}, "extrapolated_in": self.extrapolate}
-        summary = f"ratio {ci.estimate:.4g} [{ci.low:.4g}, {ci.high:.4g}] vs predicted {target:.4g} (+-{self.tol:.0%})"
+        evidence = {"predicted": None if no_limit else target, "estimate": ci.estimate, "ci_low": ci.low, "ci_high": ci.high,
+                    "tol_relative": self.tol, "pairs": {str(k_): float(m) for k_, m in zip(keys, measured)}, "extrapolated_in": self.extrapolate}
+        shown = "none (no finite prediction)" if no_limit else f"{target:.4g}"
+        what = "extrapolated ratio" if x is not None and len(keys) >= 2 else "ratio"
+        summary = f"{what} {ci.estimate:.4g} [{ci.low:.4g}, {ci.high:.4g}] vs predicted {shown} (+-{self.tol:.0%})"
         more, note = self.pair_notes(num, keys)
         evidence.update(more)
         summary += note
         plot = Plot(self.name, self.extrapolate or self.pair_by, f"ratio of {self.measure}", logx=False, logy=False)
         xs = x if x is not None else np.arange(len(keys), dtype=float)
         plot.add("measured ratio", xs, measured, "data")
-        plot.add("predicted by the bound", xs, predicted, "bound")
+        if no_limit:
+            plot.title += " (no finite prediction)"
+        else:
+            plot.add("predicted by the bound", xs, predicted, "bound")
         if x is not None:
             plot.add(f"extrapolated to 0: {ci.estimate:.4g} [{ci.low:.4g}, {ci.high:.4g}]", [0.0, 0.0], [ci.low, ci.high], "fit")
-        return Outcome(observed, summary, evidence, plot, measured=ci.estimate, predicted=target, interval=(ci.low, ci.high),
-                       tolerance=self.tol, relative=True)
+        out = Outcome(observed, summary, evidence, plot, measured=ci.estimate, predicted=None if no_limit else target,
+                      interval=(ci.low, ci.high), tolerance=self.tol, relative=True)
+        R = max(g.shape[0] for g in groups)
+        if no_limit:
+            out.reason = no_limit
+        elif np.isfinite(ci.low) and np.isfinite(ci.high) and target:
+            c = band(Relation(self.relation), ci.estimate, ci.low, ci.high, target, self.tol, ci.se, R, ci.n_resamples, self.confidence,
+                     relative=True)
+            out.error_model = {"components": [c], "n_resamples": ci.n_resamples,
+                               "note": "P(interval of the ratio not inside the relative band) at the estimated ratio (spread, not bias)"}
+            out.power, out.power_relative = band_power(c) / abs(target), True
+            if observed == INCONCLUSIVE:
+                src = (f" (extrapolated linearly in {self.extrapolate} to 0 from pairs " + ", ".join(f"{m:.4g}" for m in measured) + ")"
+                       if x is not None and len(keys) >= 2 else "")
+                out.reason = f"{what} {ci.estimate:.4g}{src}: " + (straddle_reason((ci.low, ci.high), target, self.tol, Relation(self.relation),
+                                                                                     relative=True) or "")
+        else:
+            out.reason = "no interval: the ratio of means is not finite on these data" if observed == INCONCLUSIVE else None
+        return out
 
-    def predicted(self, thm: Theorem, num: Mapping[Any, Run], den: Mapping[Any, Run], keys: Sequence[Any]) -> np.ndarray:
-        """The ratio the bound predicts for each pair, as T -> infinity."""
-        expr, far = self.the_bound(thm), {"T": 1e30}
+    def _no_limit(self, thm: Theorem, num: Mapping[Any, Run], den: Mapping[Any, Run], keys: Sequence[Any], predicted: np.ndarray) -> str | None:
+        """Why the bounds' ratio has no finite limit as T -> infinity (None when it has one): not finite
+        at T = 1e30, beyond 1e12 in size, or still moving between T = 1e24 and T = 1e30."""
+        p30 = np.asarray(predicted, dtype=np.float64)
+        if not np.all(np.isfinite(p30)):
+            return "no finite prediction: the bound's ratio is not finite as T -> infinity"
+        if np.any(np.abs(p30) > 1e12) or np.any(p30 == 0):
+            return (f"no finite prediction: the bound's ratio {'diverges' if np.any(np.abs(p30) > 1e12) else 'tends to 0'} as T -> infinity "
+                    f"({float(p30[np.argmax(np.abs(p30))]):.4g} at T = 1e30)")
+        try:
+            p24 = np.asarray(self.predicted(thm, num, den, keys, far=1e24), dtype=np.float64)
+        except (ValueError, ZeroDivisionError, OverflowError):
+            return "no finite prediction: the bound's ratio cannot be evaluated as T -> infinity"
+        with np.errstate(divide="ignore", invalid="ignore"):
+            moving = np.abs(p30 / p24 - 1) > 1e-3  # a power T^a, a >= 1/24, moves by > 50 %; a settling ratio by ~1/T
+        if np.any(moving):
+            i = int(np.argmax(moving))
+            trend = "diverges" if abs(p30[i]) > abs(p24[i]) else "tends to 0"
+            return (f"no finite prediction: the bound's ratio {trend} as T -> infinity ({p24[i]:.4g} at T = 1e24, "
+                    f"{p30[i]:.4g} at T = 1e30)")
+        return None
+
+    def claim_text(self, thm: Theorem) -> str | None:
+        e = self.the_bound(thm)
+        return f"({e})[numerator] / ({e})[denominator] as T -> infinity"
+
+    def predicted(self, thm: Theorem, num: Mapping[Any, Run], den: Mapping[Any, Run], keys: Sequence[Any], far: float = 1e30) -> np.ndarray:
+        """The ratio the bound predicts for each pair, as T -> infinity (at T = ``far``)."""
+        expr, far = self.the_bound(thm), {"T": far}
         return np.array([float(evaluate(expr, {**num[k_].trace.constants, **far}) / evaluate(expr, {**den[k_].trace.constants, **far}))
                          for k_ in keys])
 
@@ -138,8 +199,12 @@ class BoundRatio(Ratio):
         expr = thm.bound if self.bound_den is None else self.bound_den
         return expr.subs({sp.Symbol(s_, positive=True): thm.steps[rule] for s_, rule in self.subs_den.items()})
 
-    def predicted(self, thm: Theorem, num: Mapping[Any, Run], den: Mapping[Any, Run], keys: Sequence[Any]) -> np.ndarray:
-        e_num, e_den, far = self.the_bound(thm), self._den_bound(thm), {"T": 1e30}
+    def claim_text(self, thm: Theorem) -> str | None:
+        opt_ = f", each minimised over {self.optimize}" if self.optimize else ""
+        return f"({self.the_bound(thm)}) / ({self._den_bound(thm)}) as T -> infinity{opt_}"
+
+    def predicted(self, thm: Theorem, num: Mapping[Any, Run], den: Mapping[Any, Run], keys: Sequence[Any], far: float = 1e30) -> np.ndarray:
+        e_num, e_den, far = self.the_bound(thm), self._den_bound(thm), {"T": far}
         return np.array([self._value(e_num, {**num[k_].trace.constants, **far}) / self._value(e_den, {**den[k_].trace.constants, **far})
                          for k_ in keys])
 

@@ -194,6 +194,259 @@ def clean(obj: Any) -> Any:
 
 
 # ----------------------------------------------------------------------------------------------------
+# the error model: false-failure rate, power, budget (issue 15)
+
+Z99 = float(stats.norm.ppf(0.99))  # one-sided 0.99 quantile: the deviation detected with probability 0.99
+KEEP = 256  # comparisons kept per component for re-scaling (the rest bounded by the last kept one)
+
+
+def bootstrap_mc_se(se: float, n_resamples: int, confidence: float) -> float:
+    """Standard error of a percentile endpoint from its own Monte Carlo (n_resamples draws of a bootstrap
+    distribution, approximately normal with sd ``se``): sqrt(a (1 - a) / B) / density at the a-quantile,
+    a = (1 - confidence) / 2; 0 without resamples."""
+    if not n_resamples or not np.isfinite(se) or se <= 0:
+        return 0.0
+    a = (1.0 - confidence) / 2.0
+    return float(se * math.sqrt(a * (1 - a) / n_resamples) / stats.norm.pdf(stats.norm.ppf(a)))
+
+
+def band(relation: Relation | str, estimate: float, low: float, high: float, predicted: float, tol: float, se: float,
+         R: int, n_resamples: int = 0, confidence: float = 0.99, relative: bool = False) -> dict[str, Any]:
+    """The error model of one estimate judged by ``judge`` against predicted +- tol (``relative``: tol a
+    fraction of abs(predicted)). The interval's half-widths are the measured ones (est - low, high - est;
+    z * se for a normal interval), its centre moves as N(est, se^2 + se_mc^2), se_mc the percentile
+    endpoints' own Monte Carlo error (``bootstrap_mc_se``)."""
+    p = float(predicted)
+    tol_abs = float(tol) * abs(p) if relative else float(tol)
+    return {"form": "band", "relation": str(Relation(relation)), "estimate": float(estimate), "predicted": p, "tol": tol_abs,
+            "h_lo": float(estimate) - float(low), "h_hi": float(high) - float(estimate), "se": float(se),
+            "se_mc": bootstrap_mc_se(float(se), n_resamples, confidence), "n_resamples": int(n_resamples), "R": int(R),
+            "confidence": confidence}
+
+
+def tlimits(side: str, mean: Any, se: Any, bound: Any, slack: Any, q: float, R: int, alpha_each: float) -> dict[str, Any]:
+    """The error model of many one-sided Student t comparisons mean +- q se against a bound (+- slack):
+    side 'upper' (PASS when every mean + q se <= bound + slack) or 'lower'. Stored as the standardized
+    margins d = (bound + slack - mean) / se ('upper'; mirrored for 'lower'); comparisons with se = 0 are
+    certain (counted as passing, inconclusive or failing)."""
+    mean, se, bound, slack = (np.broadcast_to(np.asarray(a, dtype=np.float64), np.shape(mean)).ravel() for a in (mean, se, bound, slack))
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        room = (bound + slack - mean) if side == "upper" else (mean - bound + slack)
+        fail_room = (bound + slack - mean) if side == "upper" else (mean - bound + slack)
+        random = (se > 0) & np.isfinite(se) & np.isfinite(room)
+        d = np.sort(room[random] / se[random])
+    certain = ~random
+    nonpass = int(np.sum(certain & ~(room >= 0)))
+    fails = int(np.sum(certain & ~(fail_room >= 0)))
+    kept = d[:KEEP]
+    return {"form": "tlimits", "side": side, "d": [float(x) for x in kept], "rest": int(d.size - kept.size), "q": float(q),
+            "R": int(R), "alpha_each": float(alpha_each), "certain_nonpass": nonpass, "certain_fail": fails,
+            "comparisons": int(mean.size)}
+
+
+def zscores(scores: Any, z: float, R: int) -> dict[str, Any]:
+    """The error model of a z threshold per checkpoint (PASS when every |z_i| <= z); plug-in: the
+    statistic is N(z_i, 1) at each checkpoint."""
+    sc = np.asarray(scores, dtype=np.float64).ravel()
+    finite = np.isfinite(sc)
+    order = np.argsort(-np.abs(sc[finite]))
+    kept = sc[finite][order][:KEEP]
+    return {"form": "zscores", "scores": [float(x) for x in kept], "rest": int(finite.sum() - kept.size), "z": float(z),
+            "R": int(R), "certain_fail": int(np.sum(~finite))}
+
+
+def deterministic(observed: str) -> dict[str, Any]:
+    """A statistic without randomness: the verdict repeats with certainty."""
+    return {"form": "deterministic", "nonpass": int(observed != PASS), "fail": int(observed == FAIL)}
+
+
+def _band_probs(c: dict, k: float) -> tuple[float, float]:
+    """(P(not PASS), P(not FAIL)) of a band component with the replicas multiplied by k."""
+    shrink = 1.0 / math.sqrt(k)
+    est, p, tol = c["estimate"], c["predicted"], c["tol"]
+    if not (math.isfinite(est) and math.isfinite(p) and math.isfinite(c["h_lo"]) and math.isfinite(c["h_hi"])):
+        return 1.0, 1.0
+    h_lo, h_hi = c["h_lo"] * shrink, c["h_hi"] * shrink
+    s = math.hypot(c["se"], c["se_mc"]) * shrink if math.isfinite(c["se"]) else 0.0
+    N = (lambda x: float(stats.norm.cdf(x))) if s > 0 else (lambda x: float(x > 0) + 0.5 * float(x == 0))
+
+    def P_above(level: float) -> float:  # P(est > level)
+        return N((est - level) / s) if s > 0 else float(est > level)
+
+    def P_below(level: float) -> float:
+        return N((level - est) / s) if s > 0 else float(est < level)
+
+    rel = c["relation"]
+    hi_b, lo_b = p + tol, p - tol
+    up_np, lo_np = P_above(hi_b - h_hi), P_below(lo_b + h_lo)  # an end outside the band
+    up_f, lo_f = P_above(hi_b + h_lo), P_below(lo_b - h_hi)  # the whole interval outside
+    if rel == "upper":
+        return up_np, 1.0 - up_f
+    if rel == "lower":
+        return lo_np, 1.0 - lo_f
+    if rel == "exact":
+        return min(1.0, up_f + lo_f), 1.0 - min(1.0, up_f + lo_f)
+    return min(1.0, up_np + lo_np), max(0.0, 1.0 - up_f - lo_f)
+
+
+def _t_probs(c: dict, k: float) -> tuple[float, float]:
+    R = max(c["R"] * k, 2.0)
+    nu = R - 1
+    q = float(stats.t.ppf(1.0 - c["alpha_each"], nu)) if k != 1 else c["q"]
+    d = np.asarray(c["d"], dtype=np.float64) * math.sqrt(k)
+    np_each = stats.t.cdf(-(d - q), nu)
+    f_each = stats.t.cdf(-(d + q), nu)
+    if c["rest"] and d.size:  # the comparisons not kept: at most as likely as the last kept one
+        np_each = np.append(np_each, c["rest"] * np_each[-1])
+        f_each = np.append(f_each, min(1.0, c["rest"] * f_each[-1]))
+    nonpass = min(1.0, float(np.sum(np_each)) + c["certain_nonpass"])
+    nofail = 0.0 if c["certain_fail"] else float(np.prod(1.0 - np.clip(f_each, 0, 1)))
+    return nonpass, nofail
+
+
+def _z_probs(c: dict, k: float) -> tuple[float, float]:
+    zs = np.asarray(c["scores"], dtype=np.float64) * math.sqrt(k)
+    each = stats.norm.cdf(-c["z"] - zs) + stats.norm.cdf(-c["z"] + zs)
+    if c["rest"] and zs.size:
+        each = np.append(each, min(1.0, c["rest"] * each[-1]))
+    fail = min(1.0, float(np.sum(each)) + c["certain_fail"])
+    return fail, (0.0 if c["certain_fail"] else float(np.prod(1.0 - np.clip(each, 0, 1))))
+
+
+def probabilities(model: dict | None, k: float = 1.0) -> tuple[float | None, float | None]:
+    """(false_fail, false_pass) of an error model, the replicas multiplied by ``k`` (se ~ 1 / sqrt(R)):
+    false_fail sums the components' P(not PASS) (a union bound, capped at 1); false_pass multiplies their
+    P(not FAIL) (independent components)."""
+    if not model or not model.get("components"):
+        return None, None
+    nonpass, nofail = 0.0, 1.0
+    for c in model["components"]:
+        if c["form"] == "band":
+            a, b = _band_probs(c, k)
+        elif c["form"] == "tlimits":
+            a, b = _t_probs(c, k)
+        elif c["form"] == "zscores":
+            a, b = _z_probs(c, k)
+        else:
+            a, b = float(c["nonpass"]), float(1 - c["fail"])
+        nonpass += a
+        nofail *= b
+    return min(1.0, nonpass), nofail
+
+
+def band_power(c: dict) -> float:
+    """The smallest deviation from the claim a band component FAILs with probability >= 0.99:
+    tol + (the interval's half-width toward the band) + z_0.99 se (the larger side for 'tight')."""
+    s = math.hypot(c["se"], c["se_mc"]) if math.isfinite(c["se"]) else math.nan
+    up, down = c["tol"] + c["h_lo"] + Z99 * s, c["tol"] + c["h_hi"] + Z99 * s
+    return {"upper": up, "lower": down}.get(c["relation"], max(up, down))
+
+
+def t_power(q: float, R: int, se: float, bound: float, slack_rel: float = 0.0) -> float:
+    """The smallest excess over the bound that a one-sided t comparison FAILs with probability >= 0.99,
+    relative to abs(bound): slack + (q + t_0.99) se / abs(bound)."""
+    t99 = float(stats.t.ppf(0.99, max(R - 1, 1)))
+    return float(slack_rel + (q + t99) * se / abs(bound)) if bound else math.inf
+
+
+def needed_factor(model: dict, share: float, k_max: float = 1e6) -> float | None:
+    """The factor k on the replicas at which false_fail falls to ``share`` (bisection in log k); None when
+    no k <= k_max reaches it (the measured value sits at or outside the band: replicas do not help)."""
+    ff = lambda k: probabilities(model, k)[0]
+    if ff(1.0) is None:
+        return None
+    if ff(1.0) <= share:
+        lo, hi = 1e-3, 1.0
+        if ff(lo) <= share:
+            return lo
+    else:
+        lo, hi = 1.0, k_max
+        if ff(hi) > share:
+            return None
+    for _ in range(60):
+        mid = math.sqrt(lo * hi)
+        if ff(mid) > share:
+            lo = mid
+        else:
+            hi = mid
+        if hi / lo < 1.001:
+            break
+    return hi
+
+
+def budget(checks: Iterable[Any], target: float = 1e-3) -> dict[str, Any]:
+    """The false-failure budget of one theorem run. ``checks``: verdict.json entries (dicts with name,
+    expected, false_fail, false_pass, error_model) or (Check, Outcome) pairs. Returns the total
+    false-failure (sum of false_fail over the checks expected to PASS that have one), the share each may
+    use (target / their number), the checks over it with the replicas they would need (R_needed = R k,
+    k solving false_fail(k) = share, se ~ 1/sqrt(R)), the negative controls' false_pass (the probability
+    that one wrongly passes) and their total, and the checks without a figure (observations)."""
+    entries = []
+    for c in checks:
+        if isinstance(c, tuple):
+            chk, o = c
+            c = {"name": chk.name, "expected": chk.expected, **o.record()}
+        entries.append(c)
+    positive = [c for c in entries if c.get("expected") == PASS and _num(c.get("false_fail")) is not None]
+    negative = [c for c in entries if c.get("expected") == FAIL]
+    share = target / max(len(positive), 1)
+    total = float(sum(_num(c["false_fail"]) for c in positive))
+    over = []
+    for c in positive:
+        ff = _num(c["false_fail"])
+        if ff <= share:
+            continue
+        model = c.get("error_model") or {}
+        R = max((int(x.get("R", 0)) for x in model.get("components", [])), default=0)
+        k = needed_factor(model, share) if model.get("rescalable", True) else None
+        over.append({"name": c["name"], "false_fail": ff, "share": share, "R": R or None,
+                     "R_needed": None if k is None or not R else int(math.ceil(R * k)),
+                     "note": model.get("rescale_note") if not model.get("rescalable", True) else
+                     ("more replicas do not reach the share: the measured value sits at or outside the band" if k is None else None)})
+    neg = [{"name": c["name"], "false_pass": _num(c.get("false_pass"))} for c in negative]
+    return {"target": target, "total_false_fail": min(total, 1.0), "sum_false_fail": total, "pass_expected": len(positive),
+            "share": share, "over": over, "negative_controls": neg,
+            "total_false_pass": float(sum(x["false_pass"] for x in neg if x["false_pass"] is not None)),
+            "without_figure": [c["name"] for c in entries if c.get("expected") == PASS and _num(c.get("false_fail")) is None],
+            "within": total <= target}
+
+
+def _num(x: Any) -> float | None:
+    """A stored number back as a float ('inf'/'nan' strings of clean() included); None stays None."""
+    if x is None:
+        return None
+    try:
+        return float(x)
+    except (TypeError, ValueError):
+        return None
+
+
+def straddle_reason(interval: tuple[float, float], predicted: float, tol: float, relation: Relation | str, relative: bool = False,
+                    fmt: str = ".4g") -> str | None:
+    """Why ``judge`` finds an interval INCONCLUSIVE, in words (None when it does not)."""
+    lo, hi, p = float(interval[0]), float(interval[1]), float(predicted)
+    if not (math.isfinite(p)):
+        return "no finite prediction"
+    if math.isnan(lo) or math.isnan(hi):
+        return "no interval: the statistic is not finite on these data"
+    relation = Relation(relation)
+    t = float(tol) * abs(p) if relative else float(tol)
+    band_text = f"band {p:{fmt}} +- {tol:.0%}" if relative else f"band {p:{fmt}} +- {tol:{fmt}}"
+    band_text += f" = [{p - t:{fmt}}, {p + t:{fmt}}]"
+    I = f"[{lo:{fmt}}, {hi:{fmt}}]"
+    if judge((lo, hi), p, tol, relation, relative) != INCONCLUSIVE:
+        return None
+    if relation is Relation.TIGHT:
+        edge = p - t if lo < p - t else p + t
+        if lo < p - t and hi > p + t:
+            return f"the interval {I} is wider than the {band_text}: it holds both edges"
+        return f"the interval {I} straddles the band edge {edge:{fmt}} ({band_text})"
+    if relation is Relation.UPPER:
+        return f"the interval {I} straddles the upper limit {p + t:{fmt}} ({band_text})"
+    return f"the interval {I} straddles the lower limit {p - t:{fmt}} ({band_text})"
+
+
+# ----------------------------------------------------------------------------------------------------
 # the check template
 
 
@@ -252,21 +505,46 @@ class Check:
         return relation_of(self.relation, where or f"check {self.name!r}", self.relations)
 
     def evaluate(self, thm: Theorem, results: Mapping[str, list[Run]]) -> Outcome:
-        """Select the runs, INCONCLUSIVE without any, the divergence note, then the kind's statistic."""
+        """Select the runs, INCONCLUSIVE without any, the divergence note, then the kind's statistic; then
+        the figures of issue 15 from the kind's error model (false_fail, false_pass), the claim and the
+        reason of a verdict that is not clear-cut."""
         relation = self.validate_relation()
         runs = self.runs(results)
         if not runs:
-            return Outcome(INCONCLUSIVE, "no runs selected", {}, relation=relation)
+            out = Outcome(INCONCLUSIVE, "no runs selected", {}, relation=relation,
+                          reason=f"no run of sweep {self.sweep!r} is selected by the check's `where`")
+            return self._finish(thm, out)
         div = divergence_note(runs)
         if div and self.diverged_fails:
-            return Outcome(FAIL, f"diverged at step {div['step']} ({div['point']})", {"diverged": div}, relation=relation)
+            out = Outcome(FAIL, f"diverged at step {div['step']} ({div['point']})", {"diverged": div}, relation=relation,
+                          error_model={"components": [deterministic(FAIL)], "note": "a diverged run FAILs with certainty"})
+            return self._finish(thm, out)
         out = self.statistic(thm, runs)
         out.relation = relation
         if div and "diverged" not in out.evidence:
             out.evidence["diverged"] = div
         if div and "diverged at step" not in out.summary:
             out.summary += f"; diverged at step {div['step']} ({div['replicas']}/{div['of']} replicas, {div['point']})"
+        return self._finish(thm, out)
+
+    def _finish(self, thm: Theorem, out: Outcome) -> Outcome:
+        if out.error_model is not None:
+            out.false_fail, out.false_pass = probabilities(out.error_model)
+        if out.claim is None:
+            try:
+                out.claim = self.claim_text(thm)
+            except Exception:  # a claim that cannot be rendered is reported by the statistic itself
+                out.claim = None
+        if out.observed == INCONCLUSIVE and not out.reason:
+            if out.interval is not None and out.predicted is not None and out.tolerance is not None and out.relation in (
+                    Relation.TIGHT, Relation.UPPER, Relation.LOWER):
+                out.reason = straddle_reason(out.interval, out.predicted, out.tolerance, out.relation, bool(out.relative))
+            out.reason = out.reason or out.summary
         return out
+
+    def claim_text(self, thm: Theorem) -> str | None:
+        """The expression the check evaluates (its bound after ``subs``), as str()."""
+        return str(self.the_bound(thm))
 
     def statistic(self, thm: Theorem, runs: list[Run]) -> Outcome:
         """The kind's own statistic and verdict on the selected runs (at least one)."""

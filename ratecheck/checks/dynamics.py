@@ -9,6 +9,14 @@
   The fit is of the replica mean of log(measure), i.e. of the geometric mean: per replica the measure is
   c_r * q^t with a random prefactor c_r (the initial query's alignment) whose plain mean can be dominated
   by a few replicas with a nearly orthogonal start, while E log c_r is finite.
+
+False-failure rate (issue 15): Converges, the probability that some run's upper limit crosses the
+threshold were the true means the measured ones (Student t, Bonferroni as judged; a diverged replica is a
+certain FAIL); power: the excess over the threshold (relative) FAILed with probability 0.99 at the
+deciding run. GeometricRate: per run, the probability that the bootstrap interval of the log-factor is
+not inside its relative band at the fitted value (normal, bootstrap sd plus the percentile endpoints'
+Monte Carlo error), summed over the runs; power: the largest over runs of the relative deviation of the
+log-factor FAILed with probability 0.99.
 """
 
 from __future__ import annotations
@@ -21,7 +29,8 @@ import numpy as np
 import sympy as sp
 
 from ratecheck import fit
-from ratecheck.checks.core import FAIL, INCONCLUSIVE, Check, Outcome, Plot, Relation, combine, judge
+from ratecheck.checks.core import (FAIL, INCONCLUSIVE, Check, Outcome, Plot, Relation, band, band_power, combine, deterministic, judge,
+                                   straddle_reason, t_power, tlimits)
 from ratecheck.expr import evaluate
 
 if TYPE_CHECKING:
@@ -45,7 +54,7 @@ class Converges(Check):
 
     def statistic(self, thm: Theorem, runs: list[Run]) -> Outcome:
         expr = self.the_bound(thm)
-        rows, verdicts = [], []
+        rows, verdicts, comps, row_extra = [], [], [], []
         plot = Plot(self.name, "t", f"mean {self.measure}")
         for r in runs:
             X = r.trace.values[self.measure]
@@ -54,6 +63,7 @@ class Converges(Check):
             thr = float(evaluate(expr, {**r.trace.constants, "T": r.trace.T}))
             lcb, ucb = float(mean[0] - q * se[0]), float(mean[0] + q * se[0])
             diverged = bool(np.any(r.trace.diverged_at >= 0))
+            comps.append(deterministic(FAIL) if diverged else tlimits("upper", mean, se, thr, 0.0, q, r.trace.R, self.alpha / len(runs)))
             verdicts.append(FAIL if diverged else judge((lcb, ucb), thr, 0.0, Relation.UPPER))
             t = r.trace.t.astype(float)
             m_all = fit.mean_se(X)[0]
@@ -66,6 +76,7 @@ class Converges(Check):
                 row["certified_floor"] = float(evaluate(self.floor, r.trace.constants))
                 row["min_over_run_at_or_above_floor"] = bool(row["min_over_run"] >= row["certified_floor"] * (1 - 1e-9))
             rows.append(row)
+            row_extra.append((q, r.trace.R, float(se[0])))
             if len(plot.series) < 6:
                 plot.add(r.label, t, m_all, "data")
         t_all = np.unique(np.concatenate([r.trace.t for r in runs]))
@@ -84,8 +95,17 @@ class Converges(Check):
             parts.append(text)
         with np.errstate(divide="ignore", invalid="ignore"):  # the deciding run: a diverged one, else the highest ucb/threshold
             key = max(rows, key=lambda x: (x["diverged"], np.nan_to_num(np.float64(x["ucb"]) / np.float64(x["threshold"]), nan=-np.inf)))
-        return Outcome(combine(verdicts), "; ".join(parts), {"runs": rows, "alpha": self.alpha}, plot,
-                       measured=key["final_mean"], predicted=key["threshold"], interval=(key["lcb"], key["ucb"]), tolerance=0.0, relative=False)
+        out = Outcome(combine(verdicts), "; ".join(parts), {"runs": rows, "alpha": self.alpha}, plot,
+                      measured=key["final_mean"], predicted=key["threshold"], interval=(key["lcb"], key["ucb"]), tolerance=0.0, relative=False)
+        out.error_model = {"components": comps, "note": f"P(some of the {len(rows)} upper limits above the threshold) at the measured means"}
+        q, R, se_k = row_extra[rows.index(key)]
+        if not key["diverged"]:
+            out.power, out.power_relative = t_power(q, R, se_k, key["threshold"]), True
+        if out.observed == INCONCLUSIVE:
+            j = next(j for j, v_ in enumerate(verdicts) if v_ == INCONCLUSIVE)
+            out.reason = (f"at ({rows[j]['point']}) the interval [{rows[j]['lcb']:.4g}, {rows[j]['ucb']:.4g}] of the final mean holds the "
+                          f"threshold {rows[j]['threshold']:.4g}")
+        return out
 
 
 @dataclass
@@ -108,7 +128,7 @@ class GeometricRate(Check):
 
     def statistic(self, thm: Theorem, runs: list[Run]) -> Outcome:
         expr = self.declared_bound(thm)
-        rows, verdicts = [], []
+        rows, verdicts, comps, reasons = [], [], [], []
         plot = Plot(self.name, "t", f"geometric mean of {self.measure}", logx=False)
         for r in runs:
             t = r.trace.t.astype(np.float64)
@@ -120,6 +140,9 @@ class GeometricRate(Check):
             if window.sum() < 3:
                 verdicts.append(INCONCLUSIVE)
                 rows.append({"point": r.label, "window_points": int(window.sum())})
+                comps.append(deterministic(INCONCLUSIVE))
+                reasons.append(f"at ({r.label}) only {int(window.sum())} checkpoints have t >= {t_min:g} and every replica above the floor "
+                               f"{self.floor:g} (3 needed)")
                 continue
             tw = t[window]
             centre = float(np.mean(tw))
@@ -130,6 +153,15 @@ class GeometricRate(Check):
             ci = fit.bootstrap_statistic([logX[:, window]], lambda means, tw=tw: fit.ols_slope(tw, means[0]), self.confidence)
             v = judge((ci.low, ci.high), predicted, self.tol, Relation.TIGHT, relative=True)
             verdicts.append(v)
+            if math.isfinite(predicted) and math.isfinite(ci.low) and math.isfinite(ci.high):
+                comps.append(band(Relation.TIGHT, ci.estimate, ci.low, ci.high, predicted, self.tol, ci.se, r.trace.R, ci.n_resamples,
+                                  self.confidence, relative=True))
+            else:
+                comps.append(deterministic(v))
+            if v == INCONCLUSIVE:
+                why = (straddle_reason((ci.low, ci.high), predicted, self.tol, Relation.TIGHT, relative=True) if math.isfinite(predicted)
+                       else "no finite prediction: the declared expression is not positive at the window's centre")
+                reasons.append(f"at ({r.label}) fitted log-factor {ci.estimate:.4f}: {why}")
             rows.append({"point": r.label, "observed": v, "fitted_factor": math.exp(ci.estimate), "predicted_factor": math.exp(predicted),
                          "fitted_log_factor": ci.estimate, "ci_low": ci.low, "ci_high": ci.high, "predicted_log_factor": predicted,
                          "window": [float(tw[0]), float(tw[-1])], "window_points": int(window.sum()), "t_min": t_min})
@@ -139,11 +171,20 @@ class GeometricRate(Check):
                 plot.add(f"fit: factor {math.exp(ci.estimate):.4f}, predicted {math.exp(predicted):.4f}", tw, np.exp(c + ci.estimate * tw), "fit")
         evidence = {"tol_relative": self.tol, "t_min": str(self.t_min), "floor": self.floor, "runs": rows}
         scored = [x for x in rows if "fitted_factor" in x]
+        model = {"components": comps, "n_resamples": fit.N_RESAMPLES,
+                 "note": "summed over the runs: P(some run's log-factor interval not inside its relative band) at the fitted factors",
+                 "rescalable": all(c["form"] == "band" for c in comps), "rescale_note": "structural: a window or a prediction, not the replicas"}
+        reason = "; ".join(reasons) or None
         if not scored:
-            return Outcome(combine(verdicts), "no point with 3 checkpoints in the window", evidence, plot, tolerance=self.tol, relative=True)
+            return Outcome(combine(verdicts), "no point with 3 checkpoints in the window", evidence, plot, tolerance=self.tol, relative=True,
+                           reason=reason, error_model=model)
         worst = max(scored, key=lambda x: abs(x["fitted_log_factor"] / x["predicted_log_factor"] - 1) if x["predicted_log_factor"] else math.inf)
         summary = (f"worst: factor/step {worst['fitted_factor']:.4f} (log [{worst['ci_low']:.4f}, {worst['ci_high']:.4f}]) vs predicted "
                    f"{worst['predicted_factor']:.4f} (log {worst['predicted_log_factor']:.4f} +-{self.tol:.0%}) at ({worst['point']}); "
                    f"{len(rows)} points")
-        return Outcome(combine(verdicts), summary, evidence, plot, measured=worst["fitted_log_factor"], predicted=worst["predicted_log_factor"],
-                       interval=(worst["ci_low"], worst["ci_high"]), tolerance=self.tol, relative=True)
+        out = Outcome(combine(verdicts), summary, evidence, plot, measured=worst["fitted_log_factor"],
+                      predicted=worst["predicted_log_factor"] if math.isfinite(worst["predicted_log_factor"]) else None,
+                      interval=(worst["ci_low"], worst["ci_high"]), tolerance=self.tol, relative=True, reason=reason, error_model=model)
+        powers = [band_power(c) / abs(c["predicted"]) for c in comps if c["form"] == "band" and c["predicted"]]
+        out.power, out.power_relative = (max(powers) if powers else None), True
+        return out

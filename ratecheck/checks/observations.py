@@ -2,7 +2,7 @@
 
 ``Observation`` computes and reports the numbers; it asserts nothing about their direction, so it has no
 prediction to judge: PASS means only that the contrast was measured (every selected run finite, no
-divergence); a non-finite run gives INCONCLUSIVE.
+divergence); a non-finite run gives INCONCLUSIVE. No false-failure rate or power applies (null).
 """
 
 from __future__ import annotations
@@ -38,4 +38,8 @@ class Observation(Check):
         finite = all(r.trace.first_divergence() is None and all(np.all(np.isfinite(v)) for k, v in r.trace.values.items()
                                                                if not k.startswith("tail_")) for r in runs)
         summary, evidence, plot = self.observe(runs)
-        return Outcome(PASS if finite else INCONCLUSIVE, "observation (not asserted): " + summary, {"all_runs_finite": finite, **evidence}, plot)
+        return Outcome(PASS if finite else INCONCLUSIVE, "observation (not asserted): " + summary, {"all_runs_finite": finite, **evidence}, plot,
+                       reason=None if finite else "a selected run is not finite (diverged or non-finite values): nothing measured")
+
+    def claim_text(self, thm: Theorem) -> str | None:
+        return None
