@@ -27,14 +27,21 @@ from ratecheck.theorem import Theorem
 from ratecheck.validate import InputError
 
 
+CLAIM_FIELDS = ("bound", "bound_den")  # the fields of a check that hold a claimed expression
+
+
 def map_bounds(thm: Theorem, f: Callable[[sp.Expr], sp.Expr]) -> Theorem:
-    """The theorem with ``f`` applied to its bound and to every check's own bound (for a theorem's own mutants)."""
-    checks = [dataclasses.replace(c, bound=None if c.bound is None else f(c.bound)) for c in thm.checks]
-    return dataclasses.replace(thm, bound=f(thm.bound), checks=checks)
+    """The theorem with ``f`` applied to its bound and to every claimed expression of its checks (``bound``,
+    and ``bound_den`` of a comparison of two bounds): a planted error changes both sides of a ratio."""
+    def change(c):
+        new = {k: f(getattr(c, k)) for k in CLAIM_FIELDS if getattr(c, k, None) is not None}
+        return dataclasses.replace(c, **new)
+
+    return dataclasses.replace(thm, bound=f(thm.bound), checks=[change(c) for c in thm.checks])
 
 
 def _all_bounds(thm: Theorem) -> list[sp.Expr]:
-    return [thm.bound] + [c.bound for c in thm.checks if c.bound is not None]
+    return [thm.bound] + [getattr(c, k) for c in thm.checks for k in CLAIM_FIELDS if getattr(c, k, None) is not None]
 
 
 def mutations(thm: Theorem) -> dict[str, Callable[[Theorem], Theorem]]:

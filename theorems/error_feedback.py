@@ -191,10 +191,10 @@ THEOREM = Theorem(
         Sweep("lemmas", run, LEMMA, R=400),
         Sweep("buffer", run, BUFFER, R=40, quick=BUFFER.set(T=3000), quick_R=20),
         Sweep("sigma0", run, SIGMA0, R=20, quick_R=12),
-        Sweep("tuned", run, TUNED, R=200, quick=lambda p: p["T"] <= 8000, quick_R=150),
+        Sweep("tuned", run, TUNED, R=280, quick=lambda p: p["T"] <= 8000),  # 280: the budget of EF vs QSGD (issue 15)
         Sweep("nonconvex-T", run, grid(**NC, n=4, T=(1000, 2000, 4000, 8000)), R=40, quick=lambda p: p["T"] <= 4000, quick_R=30),
         Sweep("nonconvex-n", run, grid(**NC, n=(1, 2, 4, 8), T=2000), R=40, quick_R=30),
-        Sweep("nonconvex-delta", run, NC_DELTA, R=24, quick=NC_DELTA.set(T=6000), quick_R=16),
+        Sweep("nonconvex-delta", run, NC_DELTA, R=32, quick=NC_DELTA.set(T=6000), quick_R=32),
         Sweep("n1-sign", run, points(*({"problem": "n1-sign", "C": c, "ef": ef, "gamma": 0.02, "T": 1000}
                                        for c, ef in (("sign", False), ("scaled_sign", False), ("scaled_sign", True)))), R=50),
         Sweep("n2-top1", run, grid(problem="n2-top1", n=3, C="top_k:1", ef=(False, True), gamma=0.05, T=1000), R=1),
@@ -241,6 +241,7 @@ THEOREM = Theorem(
                                            "min(delta/(10L), sqrt(R0/(sigma^2 T))); tuned rate form [DERIVED, constants indicative]"),
         *[Ratio(f"compression for free: error(EF, {c})/error(SGD) -> 1", "tuned", measure="avg_subopt", relation="tight", tol=0.1,
                 numerator=lambda p, c=c: p["C"] == c, denominator=lambda p: p["C"] == "identity", pair_by="T", extrapolate="inv_sqrt_T",
+                bias_allowance=0.013,
                 bound=RATE_124_TUNED, where=lambda p, c=c: p["C"] in (c, "identity"),
                 description="same gamma(T) for EF and SGD; ratio extrapolated linearly in 1/sqrt(T) to T = infinity; "
                             "prediction: the ratio of the tuned bound as T -> infinity (delta only in higher-order terms); two-sided")
@@ -248,6 +249,7 @@ THEOREM = Theorem(
         BoundRatio("EF + top-k vs QSGD random-k at equal bits per step: error ratio -> 1/sqrt(1+omega)", "tuned", measure="avg_subopt",
                    relation="tight", tol=0.1, numerator=lambda p: p["C"] == "top_k:5", denominator=lambda p: p["C"] == "random_k:5",
                    pair_by="T", extrapolate="inv_sqrt_T", bound=RATE_124, bound_den=QSGD_RATE, optimize="gamma", same=("bits",),
+                   bias_allowance=0.021,
                    description="top-5 with EF vs rescaled random-5 (unbiased, omega = 3) without EF, d = 20: both send "
                                "k (32 + ceil(log2 d)) bits per step; each run at its declared tuned step; prediction: the ratio of "
                                "Thm 12.4's rate form to Thm 12.2's, each minimised over gamma, as T -> infinity (lecture remark "

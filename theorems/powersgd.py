@@ -209,8 +209,8 @@ THEOREM = Theorem(
         Sweep("p1-allreduce", run_p1, P1, R=400, quick_R=200),
         Sweep("p2-fresh-query", run_p2, grid(kind=("identity-8", "identity-40", "gaussian", "near-flat", "spiked"), rank=(1, 2, 4)),
               R=8000, quick_R=4000),
-        Sweep("p3-warm-start", run_p3, grid(rank=(1, 2), rho=(0.6, 0.8, 0.9), T=60), R=200, quick_R=100),
-        Sweep("ef-tuned", run_ef, TUNED, R=100, quick=lambda p: p["T"] <= 8000, quick_R=32),
+        Sweep("p3-warm-start", run_p3, grid(rank=(1, 2), rho=(0.6, 0.8, 0.9), T=60), R=200),
+        Sweep("ef-tuned", run_ef, TUNED, R=100, quick=lambda p: p["T"] <= 8000, quick_R=48),  # 48: the ratio's false-failure budget
         Sweep("contrasts", run_ef, CONTRASTS, R=100, quick=CONTRASTS.set(T=2000), quick_R=32),
     ],
     checks=[
@@ -270,7 +270,7 @@ THEOREM = Theorem(
                  subs={"gamma": "tuned"}, where=lambda p: p["Q"] == "sgd", T_min=500),
         Ratio("EF-PowerSGD / SGD -> 1 as T -> infinity (delta only in higher-order terms)", "ef-tuned", measure="avg_subopt",
               relation="tight", numerator=is_ps, denominator=lambda p: p["Q"] == "sgd", pair_by="T", extrapolate="inv_sqrt_T",
-              where=lambda p: p["T"] >= 1000, subs={"gamma": "tuned"}, tol=0.05,
+              where=lambda p: p["T"] >= 1000, subs={"gamma": "tuned"}, tol=0.05, bias_allowance=0.013,
               description="lecture Thm 12.4 remark / catalog T2 (e): with EF, delta enters only the higher-order terms, so the ratio "
                           "of averaged suboptimalities tends to the ratio of the leading terms, 1; extrapolated linearly in 1/sqrt(T)"),
         Converges("EF-PowerSGD and SGD contract at every tuned step, including the cap 1/(2L)", "ef-tuned", measure="dist2", bound=R0,

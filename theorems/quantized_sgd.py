@@ -107,7 +107,7 @@ THEOREM = Theorem(
         Sweep("early-phase", run, grid(Q="random_k:5", fraction=0.125, sigma=0.05, T=20000), R=100, quick_R=40),
         Sweep("tuned-noisy", run, TUNED_NOISY, R=100, quick=TUNED_NOISY[:4], quick_R=50),
         Sweep("hitting", run, HITTING, R=100, quick_R=40),
-        Sweep("floor", run, FLOOR, R=400, quick_R=200),
+        Sweep("floor", run, FLOOR, R=480),  # quick as full: 200 replicas missed the false-failure budget (issue 15)
         Sweep("n1-large-step", run, grid(Q="random_k:1", rule="max", fraction=6.0, sigma=0.0, T=300), R=2000),  # gamma = 3/(L(1+omega))
     ],
     checks=[
@@ -126,7 +126,7 @@ THEOREM = Theorem(
                         description="random-k with k = d/(1+omega), sigma = 0, d = 64; epsilon = L R0/300"),
         Ratio("stationary floor QSGD/SGD -> 1+omega as gamma -> 0", "floor", relation="tight",
               numerator=lambda p: p["Q"] != "identity", denominator=lambda p: p["Q"] == "identity",
-              pair_by="fraction", extrapolate="fraction", where=lambda p: p["sigma"] == 1.0,
+              pair_by="fraction", extrapolate="fraction", where=lambda p: p["sigma"] == 1.0, bias_allowance=0.005,
               description="same gamma for both; floor = mean of f over the second half of T = 40 mixing times; "
                           "ratio extrapolated linearly to gamma = 0; prediction: the bound's ratio as T -> infinity"),
         Exponent("stationary floor grows like gamma^1", "floor", mode="final", variable="gamma", measure="tail_subopt",
