@@ -26,8 +26,8 @@ import numpy as np
 from scipy import optimize
 
 from ratecheck import fit
-from ratecheck.theorem import Theorem, evaluate
 from ratecheck.sweep import Context
+from ratecheck.theorem import Theorem, evaluate
 from ratecheck.trace import Trace
 from ratecheck.validate import InputError, integer
 

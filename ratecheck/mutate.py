@@ -26,7 +26,6 @@ from ratecheck.symbols import T, meanings, neutral_values
 from ratecheck.theorem import Theorem
 from ratecheck.validate import InputError
 
-
 CLAIM_FIELDS = ("bound", "bound_den")  # the fields of a check that hold a claimed expression
 
 

@@ -134,12 +134,12 @@ def budget_lines(b: dict | None) -> list[str]:
     if not b:
         return []
     lines = ["## False-failure budget", "",
-             f"Total false-failure rate of this run (sum over the {b['pass_expected']} checks expected to PASS of P(not PASS) "
-             f"were the claim true at the measured value): **{prob(b['sum_false_fail'])}** against the target {b['target']:g} "
-             f"(share per check {b['share']:.2g}).", ""]
+             (f"Total false-failure rate of this run (sum over the {b['pass_expected']} checks expected to PASS of P(not PASS) "
+              f"were the claim true at the measured value): **{prob(b['sum_false_fail'])}** against the target {b['target']:g} "
+              f"(share per check {b['share']:.2g})."), ""]
     if b.get("negative_controls"):
-        lines += [f"Negative controls: total probability that one wrongly passes (P(not FAIL) at the measured value): "
-                  f"{prob(b['total_false_pass'])}.", ""]
+        lines += [(f"Negative controls: total probability that one wrongly passes (P(not FAIL) at the measured value): "
+                   f"{prob(b['total_false_pass'])}."), ""]
     for o in b.get("over", []):
         need = (f"would need R = {o['R_needed']} replicas (has {o['R']})" if o.get("R_needed") else
                 (o.get("note") or "more replicas do not reach the share"))

@@ -39,7 +39,7 @@ import numpy as np
 import sympy as sp
 
 from ratecheck.sweep import Context, Grid, Point, unread_keys
-from ratecheck.theorem import Run, Theorem, clean
+from ratecheck.theorem import Run, Theorem
 from ratecheck.trace import Trace
 from ratecheck.validate import InputError
 

@@ -231,12 +231,6 @@ class Sweep:
     R: int
     quick: Callable[[dict], bool] | Points | None = None
     quick_R: int | None = None
-    quick_points: Points | None = None  # TEMPORARY (refactor in progress): the old name of ``quick``
-
-    def __post_init__(self) -> None:
-        if self.quick_points is not None:
-            object.__setattr__(self, "quick", self.quick_points)
-            object.__setattr__(self, "quick_points", None)
 
     def plan(self, quick: bool) -> tuple[list[dict], int]:
         """The points and the replicas of a full or ``--quick`` run."""

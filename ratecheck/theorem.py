@@ -16,7 +16,7 @@ never as expected.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -25,7 +25,10 @@ import sympy as sp
 
 # the check kinds and the expression helpers live in ratecheck.checks and ratecheck.expr; re-exported here
 # so that theorem files importing them from ratecheck.theorem keep working
-from ratecheck.checks import (  # noqa: F401
+from ratecheck.checks import (  # noqa: F401  # noqa: F401
+    FAIL,
+    INCONCLUSIVE,
+    PASS,
     BoundHolds,
     BoundRatio,
     Check,
@@ -46,7 +49,7 @@ from ratecheck.checks import (  # noqa: F401
     judge,
 )
 from ratecheck.expr import evaluate, expression, limiting_exponent, local_slope  # noqa: F401
-from ratecheck.sweep import Sweep  # noqa: F401  (declared sweeps; re-exported)
+from ratecheck.sweep import Sweep
 from ratecheck.symbols import (  # noqa: F401  (the symbols bounds are written in; re-exported)
     F0,
     R0,
@@ -69,7 +72,6 @@ from ratecheck.symbols import (  # noqa: F401  (the symbols bounds are written i
     tau,
     zeta,
 )
-from ratecheck.checks import FAIL, INCONCLUSIVE, PASS  # noqa: F401
 from ratecheck.trace import Trace
 from ratecheck.validate import InputError
 
@@ -81,7 +83,7 @@ class Run:
 
     @property
     def label(self) -> str:
-        return ", ".join(f"{k}={v}" for k, v in self.point.items())
+        return ", ".join(f"{key}={v}" for key, v in self.point.items())
 
 
 # ----------------------------------------------------------------------------------------------------

@@ -9,7 +9,18 @@ import pytest
 import sympy as sp
 
 from ratecheck import fit
-from ratecheck.checks import FAIL, INCONCLUSIVE, PASS, BoundHolds, Exponent, MeanEquals, Ratio, Relation, combine, judge
+from ratecheck.checks import (
+    FAIL,
+    INCONCLUSIVE,
+    PASS,
+    BoundHolds,
+    Exponent,
+    MeanEquals,
+    Ratio,
+    Relation,
+    combine,
+    judge,
+)
 from ratecheck.expr import evaluate, expression, local_slope
 from ratecheck.mutate import mutate, mutations
 from ratecheck.run import point_seed

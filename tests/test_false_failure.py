@@ -14,7 +14,7 @@ from scipy import stats
 from ratecheck import fit
 from ratecheck.checks import FAIL, INCONCLUSIVE, PASS, Exponent, Ratio, Relation, budget, judge
 from ratecheck.checks.core import band, band_power, needed_factor, probabilities, t_power, tlimits, zscores
-from ratecheck.theorem import R0, T, Run, Sweep, Theorem, gamma, omega, sigma
+from ratecheck.theorem import R0, Run, Sweep, T, Theorem, gamma, omega, sigma
 from ratecheck.trace import Trace, log_checkpoints
 
 N = 20_000
@@ -106,7 +106,7 @@ def test_many_comparisons_false_fail_matches_a_monte_carlo_count() -> None:
 
 
 def test_z_threshold_plug_in() -> None:
-    ff, fp = probabilities({"components": [zscores([0.0, 0.0], 6.0, 100)]})
+    ff, _ = probabilities({"components": [zscores([0.0, 0.0], 6.0, 100)]})
     assert ff == pytest.approx(4 * stats.norm.cdf(-6.0))
     ff, _ = probabilities({"components": [zscores([5.0], 6.0, 100)]})
     assert ff == pytest.approx(stats.norm.cdf(-1.0) + stats.norm.cdf(-11.0))

@@ -24,8 +24,8 @@ from ratecheck.algorithms.powersgd import (
 )
 from ratecheck.checks import Converges, GeometricRate, MeanVersusBound, Observation, WithinRounding
 from ratecheck.compressors import PowerSGD
-from ratecheck.theorem import FAIL, INCONCLUSIVE, PASS, Run, T, Theorem
 from ratecheck.problem import IIDClients
+from ratecheck.theorem import FAIL, INCONCLUSIVE, PASS, Run, T, Theorem
 from ratecheck.trace import Trace
 from ratecheck.validate import InputError
 

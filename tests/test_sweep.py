@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import ClassVar
 
 import pytest
 import sympy as sp
@@ -90,7 +91,7 @@ def test_context_merges_certified_constants_and_records_rules() -> None:
     ctx = Context(_StepThm())  # type: ignore[arg-type]
 
     class F:
-        constants = {"L": 2.0, "R0": 1.0}
+        constants: ClassVar[dict] = {"L": 2.0, "R0": 1.0}
 
     ctx.problem(F())
     C = ctx.compressor("random_k:5", 20)
@@ -99,7 +100,7 @@ def test_context_merges_certified_constants_and_records_rules() -> None:
     ctx.record(gamma=0.5, omega=7.0)
 
     class Tr:
-        constants = {"gamma": 0.1, "n": 4.0}
+        constants: ClassVar[dict] = {"gamma": 0.1, "n": 4.0}
 
     tr = ctx.finish(Tr())  # type: ignore[arg-type]
     assert tr.constants == {"gamma": 0.5, "n": 4.0, "L": 2.0, "R0": 1.0, "omega": 7.0, "bits": RandomK(5).bits(20), "k": 5.0}

@@ -35,7 +35,15 @@ from problems.pseudo_huber import PseudoHuber
 from problems.quadratic import Quadratic
 from ratecheck.algorithms.error_feedback import ef_sgd, ef_sgd_workers
 from ratecheck.algorithms.sgd import quantized_sgd
-from ratecheck.checks import BoundHolds, BoundRatio, Converges, Exponent, Ratio, StepInequality, WithinRounding
+from ratecheck.checks import (
+    BoundHolds,
+    BoundRatio,
+    Converges,
+    Exponent,
+    Ratio,
+    StepInequality,
+    WithinRounding,
+)
 from ratecheck.falsify import SearchSpace
 from ratecheck.problem import ClientProblem, IIDClients
 from ratecheck.sweep import Sweep, grid, points, zipped
@@ -129,7 +137,7 @@ SIGMA0 = grid(problem="isotropic", d=32, sigma=0.0, C=tuple(f"random_k_u:{k_}" f
 TUNED = grid(problem="isotropic", sigma=8.0, C=("random_k_u:5", "random_k_u:2", "top_k:5", "identity", "random_k:5"),
              T=(1000, 2000, 4000, 8000, 16000)).derive(ef=lambda p: p["C"] != "random_k:5", inv_sqrt_T=lambda p: 1 / math.sqrt(p["T"]),
                                                        rule=lambda p: "tuned-qsgd" if p["C"] == "random_k:5" else "tuned").set(rec="subopt")
-NC = dict(problem="g4", sigma=16.0, C="random_k_u:10", rule="nonconvex", rec="nc")
+NC = {"problem": "g4", "sigma": 16.0, "C": "random_k_u:10", "rule": "nonconvex", "rec": "nc"}
 NC_DELTA = grid(problem="g4-shifted", d=64, n=4, C=tuple(f"random_k_u:{k_}" for k_ in (1, 2, 4)), rule="edge", fraction=0.25,
                 step_constants={"delta": 1 / 64}, T=8000, tail=0.5, rec="nc")
 

@@ -35,7 +35,17 @@ import sympy as sp
 
 from problems.lowrank import ef_least_squares, p2_matrix, p3_matrix, worker_matrices
 from ratecheck.algorithms.powersgd import allreduce_gaps, captured_energy, ef_powersgd, subspace_iteration
-from ratecheck.checks import FAIL, Converges, Exponent, GeometricRate, MeanVersusBound, Observation, Plot, Ratio, WithinRounding
+from ratecheck.checks import (
+    FAIL,
+    Converges,
+    Exponent,
+    GeometricRate,
+    MeanVersusBound,
+    Observation,
+    Plot,
+    Ratio,
+    WithinRounding,
+)
 from ratecheck.problem import IIDClients
 from ratecheck.sweep import Sweep, grid, points
 from ratecheck.symbols import R0, L, Meaning, T, gamma, sigma

@@ -55,7 +55,7 @@ from ratecheck.trace import Trace
 from ratecheck.transforms import Transform, chain, compress, error_feedback, mean_aggregator, scale
 from ratecheck.validate import InputError, positive
 
-__all__ = ["ef_sgd", "ef_sgd_workers", "ef_sgd_update"]
+__all__ = ["ef_sgd", "ef_sgd_update", "ef_sgd_workers"]
 
 
 def ef_sgd_update(C: Compressor, gamma: float) -> Transform:

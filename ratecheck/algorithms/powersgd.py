@@ -126,7 +126,7 @@ def ef_powersgd(
     at_checkpoint = {int(t) for t in checkpoint_grid(T, checkpoints)}
     reference = PowerSGD(rank, warm_start=True) if rank is not None else None  # C_Q(M) for a given Q
     x_star = np.asarray(problem.x_star)
-    mat = lambda a: a.reshape(*a.shape[:-1], rows, cols)  # noqa: E731  the flat (..., d) as (..., rows, cols)
+    mat = lambda a: a.reshape(*a.shape[:-1], rows, cols)
 
     def steps() -> Iterator[dict[str, np.ndarray]]:
         x = tile(problem.x0, R)

@@ -31,7 +31,18 @@ import numpy as np
 import sympy as sp
 
 from ratecheck import fit
-from ratecheck.checks.core import INCONCLUSIVE, Check, Outcome, Plot, Relation, combine, judge, t_power, tlimits, zscores
+from ratecheck.checks.core import (
+    INCONCLUSIVE,
+    Check,
+    Outcome,
+    Plot,
+    Relation,
+    combine,
+    judge,
+    t_power,
+    tlimits,
+    zscores,
+)
 from ratecheck.expr import evaluate
 from ratecheck.validate import InputError
 

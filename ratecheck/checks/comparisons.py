@@ -32,7 +32,17 @@ import sympy as sp
 from scipy import optimize as opt
 
 from ratecheck import fit
-from ratecheck.checks.core import INCONCLUSIVE, Check, Outcome, Plot, Relation, band, band_power, judge, straddle_reason
+from ratecheck.checks.core import (
+    INCONCLUSIVE,
+    Check,
+    Outcome,
+    Plot,
+    Relation,
+    band,
+    band_power,
+    judge,
+    straddle_reason,
+)
 from ratecheck.expr import evaluate
 from ratecheck.validate import InputError
 

@@ -400,7 +400,7 @@ def budget(checks: Iterable[Any], target: float = 1e-3) -> dict[str, Any]:
         R = max((int(x.get("R", 0)) for x in model.get("components", [])), default=0)
         k = needed_factor(model, share) if model.get("rescalable", True) else None
         over.append({"name": c["name"], "false_fail": ff, "share": share, "R": R or None,
-                     "R_needed": None if k is None or not R else int(math.ceil(R * k)),
+                     "R_needed": None if k is None or not R else math.ceil(R * k),
                      "note": model.get("rescale_note") if not model.get("rescalable", True) else
                      ("more replicas do not reach the share: the measured value sits at or outside the band" if k is None else None)})
     neg = [{"name": c["name"], "false_pass": _num(c.get("false_pass"))} for c in negative]
@@ -533,7 +533,7 @@ class Check:
         if out.claim is None:
             try:
                 out.claim = self.claim_text(thm)
-            except Exception:  # a claim that cannot be rendered is reported by the statistic itself
+            except Exception:  # noqa: BLE001 -- a claim that cannot be rendered is reported by the statistic itself
                 out.claim = None
         if out.observed == INCONCLUSIVE and not out.reason:
             if out.interval is not None and out.predicted is not None and out.tolerance is not None and out.relation in (

@@ -29,8 +29,22 @@ import numpy as np
 import sympy as sp
 
 from ratecheck import fit
-from ratecheck.checks.core import (FAIL, INCONCLUSIVE, Check, Outcome, Plot, Relation, band, band_power, combine, deterministic, judge,
-                                   straddle_reason, t_power, tlimits)
+from ratecheck.checks.core import (
+    FAIL,
+    INCONCLUSIVE,
+    Check,
+    Outcome,
+    Plot,
+    Relation,
+    band,
+    band_power,
+    combine,
+    deterministic,
+    judge,
+    straddle_reason,
+    t_power,
+    tlimits,
+)
 from ratecheck.expr import evaluate
 
 if TYPE_CHECKING:

@@ -25,7 +25,6 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from ratecheck import fit
-
 from ratecheck.checks.core import Z99, Check, Outcome, Plot, Relation, combine, deterministic, judge, zscores
 
 if TYPE_CHECKING:

@@ -27,8 +27,19 @@ import numpy as np
 import sympy as sp
 
 from ratecheck import fit
-from ratecheck.checks.core import (INCONCLUSIVE, Check, Outcome, Plot, Relation, band, band_power, combine, deterministic, judge,
-                                   straddle_reason)
+from ratecheck.checks.core import (
+    INCONCLUSIVE,
+    Check,
+    Outcome,
+    Plot,
+    Relation,
+    band,
+    band_power,
+    combine,
+    deterministic,
+    judge,
+    straddle_reason,
+)
 from ratecheck.expr import evaluate, expression, hitting_time, limiting_exponent, local_slope
 from ratecheck.validate import InputError
 
