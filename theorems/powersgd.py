@@ -28,8 +28,6 @@ the catalog gives EF-PowerSGD no explicit constant, so no "bound holds" is asser
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
 import sympy as sp
 
@@ -37,19 +35,18 @@ from problems.lowrank import ef_least_squares, p2_matrix, p3_matrix, worker_matr
 from ratecheck.algorithms.powersgd import allreduce_gaps, captured_energy, ef_powersgd, subspace_iteration
 from ratecheck.checks import (
     FAIL,
+    Contrast,
     Converges,
     Exponent,
     GeometricRate,
     MeanVersusBound,
-    Observation,
-    Plot,
     Ratio,
     WithinRounding,
 )
 from ratecheck.problem import IIDClients
 from ratecheck.sweep import Sweep, grid, points
 from ratecheck.symbols import R0, L, Meaning, T, gamma, sigma
-from ratecheck.theorem import Run, Theorem
+from ratecheck.theorem import Theorem
 
 # ----------------------------------------------------------------------------------------------------
 # the declared statements (every prediction below is computed from these expressions)
@@ -106,80 +103,10 @@ def run_ef(ctx, point, R, rng):
 
 P1 = grid(kind=("gaussian", "scales", "low-rank"), rows=12, cols=10, n=(2, 8), rank=(1, 3))
 TUNED = grid(Q=("powersgd", "sgd"), T=(16, 1000, 2000, 4000, 8000, 16000, 32000)).derive(inv_sqrt_T=lambda p: round(1 / np.sqrt(p["T"]), 8))
+WARM, DEFAULTS = {"Q": "powersgd", "rank": 1, "warm": True, "ef": True}, {"rank": 1, "warm": True, "ef": True}
 CONTRASTS = points({"Q": "powersgd", "rank": 1, "warm": True}, {"Q": "powersgd", "rank": 1, "warm": False},
                    {"Q": "powersgd", "rank": 1, "warm": True, "ef": False}, {"Q": "powersgd", "rank": 2, "warm": True},
                    {"Q": "powersgd", "rank": 4, "warm": True}, {"Q": "sgd"}).set(T=4000, gamma_at=4000)
-
-# ----------------------------------------------------------------------------------------------------
-# observations (T3.1 (e), (f): not theorem-backed, reported and never asserted)
-
-
-def _final(run: Run, name: str) -> float:
-    return float(np.mean(run.trace.values[name][:, -1]))
-
-
-def _pick(runs: Sequence[Run], **kw: object) -> Run:
-    for r_ in runs:
-        p = {"rank": 1, "warm": True, "ef": True, **r_.point}
-        if all(p.get(k_) == v for k_, v in kw.items()):
-            return r_
-    raise KeyError(kw)
-
-
-def _curves(runs: Sequence[Run], title: str, name: str, labels: dict[str, Run]) -> Plot:
-    plot = Plot(title, "t", f"mean {name}")
-    for label, r_ in labels.items():
-        plot.add(label, r_.trace.t, np.mean(r_.trace.values[name], axis=0), "data")
-    return plot
-
-
-def observe_warm_start(runs: Sequence[Run]) -> tuple[str, dict, Plot]:
-    warm, cold, sgd = _pick(runs, Q="powersgd", warm=True, ef=True, rank=1), _pick(runs, warm=False), _pick(runs, Q="sgd")
-    f_w, f_c, f_s = (_final(x, "avg_subopt") for x in (warm, cold, sgd))
-    d_w, d_c = _final(warm, "avg_delta_obs"), _final(cold, "avg_delta_obs")
-    summary = (f"r = 1, T = {warm.trace.T}: averaged f - f* cold/warm = {f_c / f_w:.3f}, excess over SGD cold/warm = "
-               f"{(f_c - f_s) / (f_w - f_s):.3g}; mean delta_t warm {d_w:.3f}, cold {d_c:.3f}; slower without warm start, "
-               f"as the catalog expects: {'yes' if f_c > f_w else 'no'}")
-    ev = {"avg_subopt": {"warm": f_w, "cold": f_c, "sgd": f_s}, "mean_delta_t": {"warm": d_w, "cold": d_c}}
-    return summary, ev, _curves(runs, "warm vs cold start, r = 1", "avg_subopt", {"warm": warm, "cold": cold, "SGD": sgd})
-
-
-def observe_no_ef(runs: Sequence[Run]) -> tuple[str, dict, Plot]:
-    ef, no_ef, sgd = _pick(runs, Q="powersgd", ef=True, warm=True, rank=1), _pick(runs, ef=False), _pick(runs, Q="sgd")
-    f_e, f_n, f_s = (_final(x, "avg_subopt") for x in (ef, no_ef, sgd))
-    s_e, s_n = _final(ef, "subopt"), _final(no_ef, "subopt")
-    summary = (f"r = 1, isotropic noise: averaged f - f* without/with EF = {f_n / f_e:.3g}, last-iterate f - f* "
-               f"without/with EF = {s_n / s_e:.3g} (worse without EF: {'yes' if f_n > f_e else 'no'})")
-    ev = {"avg_subopt": {"ef": f_e, "no_ef": f_n, "sgd": f_s}, "subopt_final": {"ef": s_e, "no_ef": s_n}}
-    return summary, ev, _curves(runs, "EF on vs off, r = 1", "subopt", {"EF": ef, "no EF": no_ef, "SGD": sgd})
-
-
-def observe_rank(runs: Sequence[Run]) -> tuple[str, dict, Plot]:
-    sgd = _pick(runs, Q="sgd")
-    f_s = _final(sgd, "avg_subopt")
-    rows = {}
-    for rk in (1, 2, 4):
-        x = _pick(runs, Q="powersgd", rank=rk, warm=True, ef=True)
-        rows[rk] = {"excess_over_sgd": _final(x, "avg_subopt") / f_s - 1, "mean_delta_t": _final(x, "avg_delta_obs")}
-    mono = rows[1]["excess_over_sgd"] > rows[2]["excess_over_sgd"] > rows[4]["excess_over_sgd"]
-    summary = ("relative excess of averaged f - f* over SGD: " + ", ".join(f"r={k_}: {v['excess_over_sgd']:.3g} (delta_t {v['mean_delta_t']:.3f})"
-                                                                         for k_, v in rows.items())
-               + f"; grows as the rank (delta) decreases: {'yes' if mono else 'no'}")
-    return summary, {"ranks": rows}, _curves(runs, "EF-PowerSGD by rank", "avg_subopt",
-                                             {f"r={k_}": _pick(runs, Q="powersgd", rank=k_, warm=True, ef=True) for k_ in (1, 2, 4)} | {"SGD": sgd})
-
-
-def observe_delta_t(runs: Sequence[Run]) -> tuple[str, dict, Plot]:
-    warm, cold = _pick(runs, Q="powersgd", warm=True, ef=True, rank=1), _pick(runs, warm=False)
-    out = {}
-    for label, x in (("warm", warm), ("cold", cold)):
-        d = np.mean(x.trace.values["delta_obs"], axis=0)
-        out[label] = {"first_checkpoint": float(d[0]), "last_checkpoint": float(d[-1]), "mean_over_run": _final(x, "avg_delta_obs")}
-    summary = (f"delta_t = 1 - ||Deltabar - Delta'||^2/||Deltabar||^2, r = 1: warm {out['warm']['first_checkpoint']:.3f} at t = 1 -> "
-               f"{out['warm']['last_checkpoint']:.3f} at t = {warm.trace.T} (run mean {out['warm']['mean_over_run']:.3f}); cold "
-               f"{out['cold']['mean_over_run']:.3f} (fresh-query expectation >= 1/m = {1 / SHAPE[1]:.3f})")
-    return summary, out, _curves(runs, "measured delta_t", "delta_obs", {"warm": warm, "cold": cold})
-
 
 # ----------------------------------------------------------------------------------------------------
 # planted errors of this theorem (beyond ratecheck.mutate's generic ones, e.g. drop-r: the rank factor dropped)
@@ -285,16 +212,21 @@ THEOREM = Theorem(
                           "of averaged suboptimalities tends to the ratio of the leading terms, 1; extrapolated linearly in 1/sqrt(T)"),
         Converges("EF-PowerSGD and SGD contract at every tuned step, including the cap 1/(2L)", "ef-tuned", measure="dist2", bound=R0,
                   description="E||x_T - x*||^2 < R0 at every point, T = 16 (gamma = 1/(2L), the cap) to 32000; no divergence"),
-        Observation("Observation (f)(i): warm start vs fresh query at r = 1", "contrasts", observe=observe_warm_start,
-                    description="catalog T3.1 (f)(i), observational (not theorem-backed): expect a slower transient without warm start. "
-                                "Fixed gamma (tuned for T = 4000). PASS means measured, not asserted"),
-        Observation("Observation (f)(ii): EF off, noise spread over all singular directions", "contrasts", observe=observe_no_ef,
-                    description="catalog T3.1 (f)(ii), observational: expect a floor or markedly slower convergence without EF. "
-                                "PASS means measured, not asserted"),
-        Observation("Observation (e): transient vs rank", "contrasts", observe=observe_rank,
-                    description="catalog T3.1 (e): the transient grows as delta decreases (rank down); observational"),
-        Observation("Observation (e): measured delta_t with and without warm start", "contrasts", observe=observe_delta_t,
-                    description="catalog T3.1 (c)/(e): the per-step delta_t to feed T2, and whether warm start raises it; observational"),
+        Contrast("Observation (f)(i): warm start vs fresh query at r = 1", "contrasts", series={"warm": WARM, "cold": {"warm": False},
+                 "SGD": {"Q": "sgd"}}, measures=("avg_subopt", "avg_delta_obs"), reference="warm", defaults=DEFAULTS,
+                 description="catalog T3.1 (f)(i), observational (not theorem-backed): expect a slower transient without warm start. "
+                             "Fixed gamma (tuned for T = 4000). PASS means measured, not asserted"),
+        Contrast("Observation (f)(ii): EF off, noise spread over all singular directions", "contrasts",
+                 series={"EF": WARM, "no EF": {"ef": False}, "SGD": {"Q": "sgd"}}, measures=("avg_subopt", "subopt"), reference="EF",
+                 defaults=DEFAULTS, plot="subopt", description="catalog T3.1 (f)(ii), observational: expect a floor or markedly slower "
+                                                              "convergence without EF. PASS means measured, not asserted"),
+        Contrast("Observation (e): transient vs rank", "contrasts", series={f"r={k_}": {**WARM, "rank": k_} for k_ in (1, 2, 4)} | {"SGD": {"Q": "sgd"}},
+                 measures=("avg_subopt", "avg_delta_obs"), reference="SGD", defaults=DEFAULTS,
+                 description="catalog T3.1 (e): the transient grows as delta decreases (rank down); observational"),
+        Contrast("Observation (e): measured delta_t with and without warm start", "contrasts", series={"warm": WARM, "cold": {"warm": False}},
+                 measures=("delta_obs@first", "delta_obs", "avg_delta_obs"), defaults=DEFAULTS, plot="delta_obs",
+                 description="catalog T3.1 (c)/(e): the per-step delta_t to feed T2 (fresh-query expectation >= 1/m = 1/6), and whether "
+                             "warm start raises it; observational"),
     ],
     symbols=SYMBOLS,
     stream="powersgd",

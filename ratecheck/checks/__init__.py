@@ -25,10 +25,10 @@ from ratecheck.checks.core import (
 from ratecheck.checks.dynamics import Converges, GeometricRate
 from ratecheck.checks.exact import MeanEquals, WithinRounding
 from ratecheck.checks.exponents import Exponent, HittingExponent
-from ratecheck.checks.observations import Observation
+from ratecheck.checks.observations import Contrast, Observation
 
 __all__ = [
-    "FAIL", "INCONCLUSIVE", "PASS", "BoundHolds", "BoundRatio", "Check", "Converges", "Exponent", "GeometricRate",
+    "FAIL", "INCONCLUSIVE", "PASS", "BoundHolds", "BoundRatio", "Check", "Contrast", "Converges", "Exponent", "GeometricRate",
     "HittingExponent", "MeanEquals", "MeanVersusBound", "Observation", "Outcome", "Plot", "Ratio", "Relation",
     "StepInequality", "WithinRounding", "budget", "clean", "combine", "divergence_note", "judge", "relation_of",
 ]
