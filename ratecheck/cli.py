@@ -62,8 +62,8 @@ def parser() -> argparse.ArgumentParser:
     st = sub.add_parser("stability", help="verify under many master seeds and report verdict flips")
     st.add_argument("theorems", nargs="*", metavar="ID|PATH.py", help="default: all theorems")
     st.add_argument("--seeds", type=_nonneg_int("seeds"), default=20, help="how many master seeds, START..START+N-1 (default 20)")
-    st.add_argument("--start", type=_nonneg_int("seed"), default=1000,
-                    help="first master seed (default 1000: seeds the theorems were never tuned on)")
+    st.add_argument("--start", type=_nonneg_int("seed"), default=3000,
+                    help="first master seed (default 3000: seeds no theorem or tolerance was tuned on)")
     st.add_argument("--seed-list", type=_seed_list, default=None, metavar="S1,S2,...", help="explicit master seeds (overrides --seeds/--start)")
     st.add_argument("--quick", action="store_true")
     st.add_argument("--jobs", type=_nonneg_int("jobs"), default=min(2, os.cpu_count() or 1))
@@ -186,7 +186,7 @@ def _seed_list(text: str) -> list[int]:
 
 
 def cmd_stability(args: argparse.Namespace) -> int:
-    """Every theorem under many master seeds (default 1000..1019, seeds no theorem was tuned on): a flip
+    """Every theorem under many master seeds (default 3000..3019, seeds no theorem was tuned on): a flip
     is a check whose verdict is not the expected one under some seed. Writes OUT/stability.md."""
     from ratecheck.report import cell
     from ratecheck.run import available, load

@@ -222,7 +222,7 @@ def test_exact_identity_ends_below_and_observation() -> None:
 def test_planted_copy_fails_its_check(name: str, planted_dir: Path) -> None:
     """The check the planted line breaks comes out FAIL, from only the sweep points it needs (the step-cap
     copy: the cap points T = 16, where a step of 4/L diverges)."""
-    from ratecheck.run import load
+    from ratecheck.run import load, run_point
 
     thm = load(str(planted_dir / name))
     check = next(c for c in thm.checks if c.name == MUST_FAIL[name])
@@ -231,6 +231,6 @@ def test_planted_copy_fails_its_check(name: str, planted_dir: Path) -> None:
     if sw.name == "ef-tuned":
         points = [p for p in points if p["T"] == 16]
     rng = np.random.default_rng(0)
-    runs = {sw.name: [Run(p, sw.run(thm, dict(p), R, rng)) for p in points]}
+    runs = {sw.name: [Run(p, run_point(thm, sw.name, p, R, rng)[0]) for p in points]}
     outcome = check.evaluate(thm, runs)
     assert check.expected == PASS and outcome.observed == FAIL, outcome.summary
