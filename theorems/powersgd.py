@@ -199,11 +199,11 @@ THEOREM = Theorem(
                       t_min=P3_T_MIN, floor=1e-22, tol=0.05, expected=FAIL,
                       description="negative control: the catalog's 'error ~ (sigma_{r+1}/sigma_r)^{2t}' holds for the subspace error; "
                                   "applied to the energy error it is off by a factor 2 in the exponent and must fail"),
-        Exponent("EF-PowerSGD (r = 1, W = 4, warm start), tuned gamma(T): slope -1/2 in T", "ef-tuned", mode="final", relation="tight",
+        Exponent("EF-PowerSGD (r = 1, n = 4 workers, warm start), tuned gamma(T): slope -1/2 in T", "ef-tuned", mode="final", relation="tight",
                  subs={"gamma": "tuned"}, where=is_ps, T_min=500,
                  description="catalog T3.1 (e): SGD's asymptotic slope; one run per T with gamma = min(1/(2L), sqrt(R0/(sigma^2 T))); "
                              "8 x 6 gradients, sigma = 0.5 after averaging; fit over T >= 500 where the bound's slope is -1/2"),
-        Exponent("reference: mini-batch SGD (W = 4), same steps: slope -1/2 in T", "ef-tuned", mode="final", relation="tight",
+        Exponent("reference: mini-batch SGD (n = 4 workers), same steps: slope -1/2 in T", "ef-tuned", mode="final", relation="tight",
                  subs={"gamma": "tuned"}, where=lambda p: p["Q"] == "sgd", T_min=500),
         Ratio("EF-PowerSGD / SGD -> 1 as T -> infinity (delta only in higher-order terms)", "ef-tuned", measure="avg_subopt",
               relation="tight", numerator=is_ps, denominator=lambda p: p["Q"] == "sgd", pair_by="T", extrapolate="inv_sqrt_T",
