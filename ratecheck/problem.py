@@ -139,3 +139,13 @@ class IIDClients:
 
     def __repr__(self) -> str:
         return f"IIDClients({self.problem!r}, n={self.n})"
+
+
+def sample_clients(R: int, N: int, S: int, rng: np.random.Generator) -> np.ndarray:
+    """S of the N clients per replica, uniformly without replacement and independently across the R
+    replicas: shape (R, S), sorted within each row (a vectorized permutation: argsort of uniform keys)."""
+    N = integer("N", N, low=1)
+    S = integer("S", S, low=1, high=N)
+    if S == N:
+        return np.broadcast_to(np.arange(N), (R, N))
+    return np.sort(np.argsort(rng.random((R, N)), axis=1)[:, :S], axis=1)
