@@ -227,7 +227,7 @@ def cmd_stability(args: argparse.Namespace) -> int:
 
 def cmd_mutants(args: argparse.Namespace) -> int:
     """Every planted error of every theorem (ratecheck.mutate): each must be rejected. Writes OUT/mutants.md."""
-    from ratecheck.mutate import mutations
+    from ratecheck.mutate import equivalent, mutations
     from ratecheck.report import cell
     from ratecheck.run import available, load
 
@@ -242,6 +242,10 @@ def cmd_mutants(args: argparse.Namespace) -> int:
             rejected += bool(caught)
             lines.append(f"| {tid} | {'yes' if caught else 'NO'} | {cell('; '.join(caught))} |")
             print(f"{'ok ' if caught else '!! '} {tid}: {'rejected' if caught else 'NOT rejected'} ({len(caught)} checks)")
+    same = [(ref, name, why) for ref in refs for name, why in equivalent(load(ref)).items()]
+    for ref, name, why in same:
+        print(f"--  {ref}~{name}: declared equivalent, not counted ({why})")
+    lines += [f"| {ref}~{name} | equivalent, not counted | {cell(why)} |" for ref, name, why in same]
     lines += ["", f"Mutation score: {rejected}/{planted} rejected."]
     Path(args.out).mkdir(parents=True, exist_ok=True)
     (Path(args.out) / "mutants.md").write_text("\n".join(lines) + "\n")

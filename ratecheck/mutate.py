@@ -11,7 +11,7 @@ expressions:
   * ``step-x8-<rule>``: the step rule multiplied by 8, a step size beyond the theorem's limit (the runs
     are redone with it);
 and a theorem may add its own (``Theorem.mutants``: name -> function Theorem -> Theorem), e.g. a violated
-assumption. Every transformation applies to the theorem's bound and to every check's own ``bound``.
+assumption, or declare a generic one equivalent (name -> the reason, a string: listed, never counted). Every transformation applies to the theorem's bound and to every check's own ``bound``.
 A mutant is named ``<id>~<mutation>`` and verified like any theorem: ``ratecheck verify quantized-sgd~faster-T``.
 """
 
@@ -54,7 +54,16 @@ def mutations(thm: Theorem) -> dict[str, Callable[[Theorem], Theorem]]:
     for rule in thm.steps:
         out[f"step-x8-{rule}"] = lambda t, rule=rule: dataclasses.replace(t, steps={**t.steps, rule: 8 * t.steps[rule]})
     out.update(getattr(thm, "mutants", None) or {})
+    for name in equivalent(thm):  # declared equivalent: the theorem's claims do not change under it
+        out.pop(name, None)
     return out
+
+
+def equivalent(thm: Theorem) -> dict[str, str]:
+    """Generic mutants the theorem declares equivalent (``Theorem.mutants`` maps the name to the reason, a
+    string): e.g. a step rule used only by exponent claims, whose exponents are the same for any constant
+    multiple of the step below the stability limit. They are listed by ``ratecheck mutants``, not counted."""
+    return {k: v for k, v in (getattr(thm, "mutants", None) or {}).items() if isinstance(v, str)}
 
 
 def mutate(thm: Theorem, name: str) -> Theorem:

@@ -112,7 +112,7 @@ class Theorem:
     steps: dict[str, sp.Expr] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     symbols: list[Meaning] = field(default_factory=list)
-    mutants: dict[str, Callable[[Theorem], Theorem]] = field(default_factory=dict)
+    mutants: dict[str, Callable[[Theorem], Theorem] | str] = field(default_factory=dict)
     search: Any = None
     stream: str = ""
     id: str = ""

@@ -54,6 +54,15 @@ PLANTED: dict[str, tuple[str, list[tuple[str, str]]]] = {
     "powersgd_step_x8.py": ("powersgd.py", [
         ("GAMMA_TUNED = sp.Min(1 / (2 * L), sp.sqrt(R0 / (sigma**2 * T)))\n",
          "GAMMA_TUNED = 8 * sp.Min(1 / (2 * L), sp.sqrt(R0 / (sigma**2 * T)))  # PLANTED: steps 8x too large (cap 4/L > 2/L)\n")]),
+    "fedavg_fixed_point_K_plus_1.py": ("fedavg.py", [
+        ("    A = [I - np.linalg.matrix_power(I - eta * H_i, K_) for H_i in f.H_clients]\n",
+         "    A = [I - np.linalg.matrix_power(I - eta * H_i, K_ + 1) for H_i in f.H_clients]  # PLANTED: (I - eta H_i)^(K+1)\n")]),
+    "fedavg_drift_rate_sqrt.py": ("fedavg.py", [
+        ("DRIFT_TERM = (sp.sqrt(L) * zeta / T) ** sp.Rational(2, 3)  # Theorem I, nonconvex, drift term (G = zeta)\n",
+         "DRIFT_TERM = (sp.sqrt(L) * zeta / T) ** sp.Rational(1, 2)  # PLANTED: drift term eps ~ R^(-1/2)\n")]),
+    "scaffold_no_delta_term.py": ("scaffold.py", [
+        ("BOUND = R0 * sp.exp(-T * mu * K / (beta + delta_H * K))  # Theorem IV, sigma = 0: rounds (beta + delta_H K)/(mu K) log(R0/eps)\n",
+         "BOUND = R0 * sp.exp(-T * mu * K / beta)  # PLANTED: rounds beta/(mu K), local steps help without limit\n")]),
 }
 
 

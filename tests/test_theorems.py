@@ -1,7 +1,8 @@
 """Discrimination of the whole library (issue #4): every theorem is VERIFIED on its quick sweeps under
-three master seeds (the documented 20-seed run is `ratecheck stability --quick --seeds 20`), and every
-planted error built from its declaration (ratecheck.mutate) is rejected. New theorems are picked up
-automatically."""
+master seed 0, once per session (the project's rule: verify each theorem once and let the mutant,
+planted-copy and CLI tests reuse its cached runs; the seed-stability evidence is the documented 20-seed
+run, `ratecheck stability --quick --seeds 20`, on untuned seeds 3000..3019), and every planted error built
+from its declaration (ratecheck.mutate) is rejected. New theorems are picked up automatically."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ def outcomes(ref: str, seed: int) -> list[dict]:
     return evaluate_checks(thm, results)
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("seed", [0])
 @pytest.mark.parametrize("ref", THEOREMS)
 def test_theorem_verified_under_seed(ref: str, seed: int) -> None:
     wrong = [(c["name"], c["expected"], c["observed"], c["summary"]) for c in outcomes(ref, seed) if c["observed"] != c["expected"]]

@@ -48,10 +48,13 @@ def _setup(problem, K: int, S: int | None, R: int) -> tuple[int, int, int]:
     return K, S, integer("R", R, low=1)
 
 
-def _monitor(problem, x: np.ndarray) -> dict[str, np.ndarray]:
+def _monitor(problem, x: np.ndarray, reference: np.ndarray | None = None) -> dict[str, np.ndarray]:
     g = problem.grad(x)
-    return {"subopt": problem.loss(x) - problem.f_star, "dist2": np.sum((x - problem.x_star) ** 2, axis=-1),
-            "grad2": np.sum(g * g, axis=-1)}
+    out = {"subopt": problem.loss(x) - problem.f_star, "dist2": np.sum((x - problem.x_star) ** 2, axis=-1),
+           "grad2": np.sum(g * g, axis=-1)}
+    if reference is not None:  # a predicted limit point (e.g. FedAvg's x_FA): ||x_r - reference||^2
+        out["ref_dist2"] = np.sum((x - reference) ** 2, axis=-1)
+    return out
 
 
 def _sample(R: int, N: int, S: int, rng: np.random.Generator) -> np.ndarray | None:
@@ -65,12 +68,13 @@ def _rows(c_all: np.ndarray, idx: np.ndarray | None) -> np.ndarray:
 
 
 def fedavg(problem, eta_l: float, K: int, T: int, R: int, rng: np.random.Generator, *, eta_g: float = 1.0,
-           S: int | None = None, checkpoints: np.ndarray | None = None) -> Trace:
+           S: int | None = None, checkpoints: np.ndarray | None = None, reference: np.ndarray | None = None) -> Trace:
     """FedAvg / local SGD (THEOREMS.md T4 (b); SCAFFOLD paper Sec. 3), per round:
 
         sample S clients;  y_i <- x;  K times  y_i <- y_i - eta_l g_i(y_i);
         x <- x + (eta_g / S) sum_{i in S} (y_i - x)
-    """
+
+    With ``reference`` (a point of shape (d,)), ||x_r - reference||^2 is recorded as ref_dist2."""
     eta_l, eta_g = positive("eta_l", eta_l), positive("eta_g", eta_g)
     K, S, R = _setup(problem, K, S, R)
     N = int(problem.N)
@@ -78,7 +82,7 @@ def fedavg(problem, eta_l: float, K: int, T: int, R: int, rng: np.random.Generat
     def rounds() -> Iterator[dict[str, np.ndarray]]:
         x = tile(problem.x0, R)
         while True:
-            yield _monitor(problem, x)
+            yield _monitor(problem, x, reference)
             idx = _sample(R, N, S, rng)
             y = np.repeat(x[:, None, :], S, axis=1)  # y_i <- x
             for _ in range(K):
@@ -90,7 +94,7 @@ def fedavg(problem, eta_l: float, K: int, T: int, R: int, rng: np.random.Generat
 
 def scaffold(problem, eta_l: float, K: int, T: int, R: int, rng: np.random.Generator, *, eta_g: float = 1.0,
              S: int | None = None, option: str = "II", init: str = "zero", stale: bool = False,
-             checkpoints: np.ndarray | None = None) -> Trace:
+             checkpoints: np.ndarray | None = None, reference: np.ndarray | None = None) -> Trace:
     """SCAFFOLD, Algorithm 1 of Karimireddy et al. (ICML 2020), per round:
 
         sample S clients; on each i in S:  y_i <- x;  K times  y_i <- y_i - eta_l (g_i(y_i) - c_i + c)
@@ -117,7 +121,7 @@ def scaffold(problem, eta_l: float, K: int, T: int, R: int, rng: np.random.Gener
             c_all = problem.client_stoch_grads(np.repeat(x[:, None, :], N, axis=1), rng)  # c_i = g_i(x_0)
         c = c_all.mean(axis=1)  # c = (1/N) sum_i c_i
         while True:
-            yield _monitor(problem, x)
+            yield _monitor(problem, x, reference)
             idx = _sample(R, N, S, rng)
             c_i = _rows(c_all, idx)
             y = np.repeat(x[:, None, :], S, axis=1)  # y_i <- x
