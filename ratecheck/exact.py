@@ -37,12 +37,14 @@ __all__ = [
     "MaskMoments",
     "Moments",
     "ef_sgd",
+    "fedavg",
     "heavy_ball_sgd",
     "local_sgd",
     "mask_moments",
     "noise_covariance",
     "quantized_sgd",
     "random_k_moments",
+    "scaffold",
     "sgd",
 ]
 
@@ -435,3 +437,151 @@ def local_sgd(
         return vals, x_star + E @ mu, S
 
     return _propagate(T, grid, (mu0, np.zeros((nd, nd))), step, observe)
+
+
+# ----------------------------------------------------------------------------------------------------
+# (6) FedAvg and SCAFFOLD on HeterogeneousClients, full participation, round by round
+
+FED_SCAFFOLD_OPTIONS = ("I", "II")
+FED_SCAFFOLD_INITS = ("zero", "gradient")
+
+
+def _fed_setup(problem: Any, eta_l: float, K: int, eta_g: float, Sigma: np.ndarray | None):
+    eta_l, eta_g = positive("eta_l", eta_l), positive("eta_g", eta_g)
+    K = integer("K", K, low=1)
+    if float(getattr(problem, "c", 0.0)) != 0.0:
+        raise InputError(f"exact federated moments need a quadratic problem (c = 0), got {problem!r}")
+    Hs = np.asarray(problem.H_clients, dtype=np.float64)
+    N, d = int(problem.N), int(problem.d)
+    if Hs.shape != (N, d, d):
+        raise InputError(f"H_clients must have shape ({N}, {d}, {d}), got {Hs.shape}")
+    w = np.asarray(problem.w, dtype=np.float64)
+    Sig = _sigma(problem, Sigma)
+    I = np.eye(d)
+    P = I[None] - eta_l * Hs
+    PK = np.empty_like(Hs)  # P_i^K
+    Ssum = np.empty_like(Hs)  # S_i = sum_{k<K} P_i^k
+    M = np.empty_like(Hs)  # M_i = sum_{k<K} P_i^k Sigma P_i^k
+    for i in range(N):  # assembled once (N small)
+        Pk, S_, M_ = I.copy(), np.zeros((d, d)), np.zeros((d, d))
+        for _ in range(K):
+            S_ += Pk
+            M_ += Pk @ Sig @ Pk.T
+            Pk = P[i] @ Pk
+        PK[i], Ssum[i], M[i] = Pk, S_, _sym(M_)
+    return eta_l, eta_g, K, Hs, w, Sig, PK, Ssum, M
+
+
+def _fed_run(problem: Any, T: int, checkpoints: np.ndarray | None, A: np.ndarray, b: np.ndarray, Q: np.ndarray,
+             m0: np.ndarray, C0: np.ndarray) -> Moments:
+    """Propagate s+ = A s + b + noise (covariance Q, independent of s): m+ = A m + b, C+ = A C A^T + Q;
+    observe S = C_zz + m_z m_z^T on the first d coordinates (z = x - x*)."""
+    T, grid = _grid(T, checkpoints)
+    d = int(problem.d)
+    H = np.asarray(problem.H_clients, dtype=np.float64).mean(axis=0)
+    x_star = np.asarray(problem.x_star, dtype=np.float64)
+
+    def step(state: tuple[np.ndarray, np.ndarray], t: int) -> tuple[np.ndarray, np.ndarray]:
+        m, C = state
+        return A @ m + b, _sym(A @ C @ A.T + Q)
+
+    def observe(state: tuple[np.ndarray, np.ndarray]) -> Observation:
+        m, C = state
+        S = C[:d, :d] + np.outer(m[:d], m[:d])
+        return {"subopt": 0.5 * float(np.sum(H * S)), "dist2": float(np.trace(S))}, x_star + m[:d], S
+
+    return _propagate(T, grid, (m0, C0), step, observe)
+
+
+def fedavg(problem: Any, eta_l: float, K: int, T: int, checkpoints: np.ndarray | None = None, *,
+           eta_g: float = 1.0, Sigma: np.ndarray | None = None) -> Moments:
+    """Exact moments of FedAvg with full participation (S = N), one ROUND per step (McMahan et al. 2017;
+    ratecheck.algorithms.federated.fedavg) on problems.federated.HeterogeneousClients with c = 0:
+    f_i(x) = 1/2 z^T H_i z + w_i^T z, z = x - x*, g_i(y) = H_i (y - x*) + w_i + xi (xi: cov Sigma). Derived here:
+
+        P_i = I - eta_l H_i,  local step  y - x* <- P_i (y - x*) - eta_l (w_i + xi_k)
+        after K steps from y = x:  y_i - x* = P_i^K z - eta_l S_i w_i - eta_l n_i,
+            S_i = sum_{k<K} P_i^k,   n_i = sum_k P_i^{K-1-k} xi_k,   Cov n_i = M_i = sum_{k<K} P_i^k Sigma P_i^k
+        x+ - x* = z + eta_g (1/N) sum_i (y_i - x) =  A z + b + noise,
+            A = (1 - eta_g) I + (eta_g/N) sum_i P_i^K,   b = -(eta_g eta_l/N) sum_i S_i w_i,
+            noise covariance Q = (eta_g eta_l/N)^2 sum_i M_i   (clients and steps draw independent noise)
+        E z+ = A E z + b,   Cov z+ = A Cov z A^T + Q,   S = Cov z + E z E z^T
+        E f(x) - f* = 1/2 tr(H S), H = (1/N) sum_i H_i (sum_i w_i = 0),   E||x - x*||^2 = tr S
+
+    Fixed point of the mean: (sum_i A_i) z = -eta_l sum_i S_i w_i with A_i = I - P_i^K = eta_l H_i S_i, i.e.
+    x_FA = (sum A_i)^{-1} sum A_i x*_i, x*_i = x* - H_i^{-1} w_i (the test identity)."""
+    eta_l, eta_g, K, Hs, w, _, PK, Ssum, M = _fed_setup(problem, eta_l, K, eta_g, Sigma)
+    N, d = Hs.shape[0], Hs.shape[1]
+    A = (1 - eta_g) * np.eye(d) + eta_g * PK.mean(axis=0)
+    b = -(eta_g * eta_l / N) * np.einsum("nij,nj->i", Ssum, w)
+    Q = (eta_g * eta_l / N) ** 2 * M.sum(axis=0)
+    z0 = np.asarray(problem.x0, dtype=np.float64) - np.asarray(problem.x_star, dtype=np.float64)
+    return _fed_run(problem, T, checkpoints, A, b, Q, z0, np.zeros((d, d)))
+
+
+def scaffold(problem: Any, eta_l: float, K: int, T: int, checkpoints: np.ndarray | None = None, *,
+             eta_g: float = 1.0, option: str = "II", init: str = "zero", Sigma: np.ndarray | None = None) -> Moments:
+    """Exact moments of SCAFFOLD (Karimireddy et al., ICML 2020, Algorithm 1) with full participation, one
+    ROUND per step, on HeterogeneousClients with c = 0 (notation of ``fedavg``). Derived here:
+
+        state s = (z, c_1, ..., c_N) in R^{(N+1)d};  c = (1/N) sum_j c_j always (full participation:
+            c <- c + mean_i (c_i+ - c_i) keeps it the mean);  E_j s = c_j,  Ebar = (1/N) sum_j E_j
+        local step: y - x* <- P_i (y - x*) - eta_l (w_i + xi_k - c_i + c)
+        after K steps: y_i - x* = Y_i s + y0_i - eta_l n_i,
+            Y_i = P_i^K Z + eta_l S_i (E_i - Ebar)   (Z s = z),   y0_i = -eta_l S_i w_i
+        z+ = z + eta_g (1/N) sum_i (y_i - x)  ->  rows  Z + (eta_g/N) sum_i (Y_i - Z),  const (eta_g/N) sum y0_i,
+            noise  -(eta_g eta_l/N) n_i
+        Option I:   c_i+ = H_i z + w_i + xi'_i        (fresh gradient at x: rows H_i Z, const w_i, noise xi'_i)
+        Option II:  c_i+ = c_i - c + (x - y_i)/(K eta_l)
+                        = (E_i - Ebar) s + (Z s - Y_i s - y0_i)/(K eta_l) + n_i / K
+        s+ = A s + b + sum_i G_i n_i (+ sum_i F_i xi'_i),  noise covariance
+            Q = sum_i G_i M_i G_i^T (+ sum_i F_i Sigma F_i^T)   (n_i, xi'_i independent of s and of each other)
+        E s+ = A E s + b,   Cov s+ = A Cov s A^T + Q
+        init 'zero': c_i = 0;  init 'gradient': c_i = H_i z0 + w_i + xi_i (mean H_i z0 + w_i, Cov blockdiag Sigma)
+        E f(x) - f* = 1/2 tr(H S),  E||x - x*||^2 = tr S,  S = Cov z + E z E z^T  (first d coordinates)
+
+    With Sigma = 0 the fixed point of the mean is z = 0, c_i = w_i (= grad f_i(x*))."""
+    if option not in FED_SCAFFOLD_OPTIONS:
+        raise InputError(f"option must be one of {', '.join(map(repr, FED_SCAFFOLD_OPTIONS))}, got {option!r}")
+    if init not in FED_SCAFFOLD_INITS:
+        raise InputError(f"init must be one of {', '.join(map(repr, FED_SCAFFOLD_INITS))}, got {init!r}")
+    eta_l, eta_g, K, Hs, w, Sig, PK, Ssum, M = _fed_setup(problem, eta_l, K, eta_g, Sigma)
+    N, d = Hs.shape[0], Hs.shape[1]
+    D = (N + 1) * d
+    I = np.eye(d)
+    Z = np.zeros((d, D))
+    Z[:, :d] = I
+    E = np.zeros((N, d, D))
+    for j in range(N):
+        E[j, :, (j + 1) * d:(j + 2) * d] = I
+    Ebar = E.mean(axis=0)
+    Y = np.stack([PK[i] @ Z + eta_l * Ssum[i] @ (E[i] - Ebar) for i in range(N)])
+    y0 = -eta_l * np.einsum("nij,nj->ni", Ssum, w)
+    A = np.zeros((D, D))
+    b = np.zeros(D)
+    Q = np.zeros((D, D))
+    A[:d] = Z + (eta_g / N) * (Y - Z[None]).sum(axis=0)
+    b[:d] = (eta_g / N) * y0.sum(axis=0)
+    for i in range(N):
+        r = slice((i + 1) * d, (i + 2) * d)
+        G = np.zeros((D, d))  # loading of n_i
+        G[:d] = -(eta_g * eta_l / N) * I
+        if option == "I":
+            A[r] = Hs[i] @ Z
+            b[r] = w[i]
+            Q[r, r] += Sig  # xi'_i
+        else:
+            A[r] = (E[i] - Ebar) + (Z - Y[i]) / (K * eta_l)
+            b[r] = -y0[i] / (K * eta_l)
+            G[r] = I / K
+        Q += G @ M[i] @ G.T
+    z0 = np.asarray(problem.x0, dtype=np.float64) - np.asarray(problem.x_star, dtype=np.float64)
+    m0 = np.zeros(D)
+    m0[:d] = z0
+    C0 = np.zeros((D, D))
+    if init == "gradient":
+        for i in range(N):
+            r = slice((i + 1) * d, (i + 2) * d)
+            m0[r] = Hs[i] @ z0 + w[i]
+            C0[r, r] = Sig
+    return _fed_run(problem, T, checkpoints, A, b, _sym(Q), m0, C0)
