@@ -76,7 +76,7 @@ def _kernel_parts(f: HeterogeneousClients):
 
 def kernel(name: str, f: HeterogeneousClients, T: int, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
-    grad, xs, s = _kernel_parts(f)
+    grad, _xs, s = _kernel_parts(f)
     x = np.tile(np.asarray(f.x0, dtype=np.float64), (R, 1))
     if name == "fedavg":
         for _ in range(T):
@@ -165,7 +165,7 @@ ALGORITHMS = {"fedavg": "fedavg", "scaffold": "scaffold (option II)", "mime": "m
 
 def bench(f: HeterogeneousClients, T: int, T_loop: int, repeats: int) -> list[dict]:
     out = []
-    for name in ALGORITHMS:
+    for name, label in ALGORITHMS.items():
         # agreement: same seed, same random stream order -> the same final iterate
         tr, xk = ours(name, f, 3), kernel(name, f, 3)
         d_ours = tr.values["dist2"][-1] if tr.values["dist2"].ndim == 1 else tr.values["dist2"][:, -1]
@@ -173,12 +173,12 @@ def bench(f: HeterogeneousClients, T: int, T_loop: int, repeats: int) -> list[di
         agree = float(np.max(np.abs(d_ours - d_kern) / np.maximum(np.abs(d_kern), 1e-300)))
         t_ours, t_kern, t_loop = [], [], []
         for j in range(repeats):  # interleaved, so that a burst of load hits both alike
-            t_kern.append(timed(lambda: kernel(name, f, T)))
-            t_ours.append(timed(lambda: ours(name, f, T)))
+            t_kern.append(timed(lambda name=name: kernel(name, f, T)))
+            t_ours.append(timed(lambda name=name: ours(name, f, T)))
             if j < 2:
-                t_loop.append(timed(lambda: looped(name, f, T_loop)))
+                t_loop.append(timed(lambda name=name: looped(name, f, T_loop)))
         o, k, lp = min(t_ours) / T, min(t_kern) / T, min(t_loop) / T_loop
-        out.append({"algorithm": name, "label": ALGORITHMS[name], "R": R, "N": N, "S": N, "d": D, "K": K,
+        out.append({"algorithm": name, "label": label, "R": R, "N": N, "S": N, "d": D, "K": K,
                     "sigma": SIGMA, "T": T, "T_loop": T_loop, "repeats": repeats,
                     "ours_ms_per_round": 1e3 * o, "kernel_ms_per_round": 1e3 * k, "ratio": o / k,
                     "target_ratio": 1.5, "ok_ratio": o / k <= 1.5,

@@ -191,8 +191,8 @@ THEOREM = Theorem(
     mutants={"homogeneous-hessians": _homogeneous_hessians,
              "step-x8-sigma": "equivalent: the sigma rule feeds only exponent claims, and 8x the step (eta_l L_max <= 0.5, stable) "
                               "leaves the slopes -1/2 in R and K unchanged; Theorem I states no constant to violate"},
-    notes=["Theorem I's constants are hidden in O() in the paper: its rates are checked as upper exponents only, never as bounds "
-           "with constants. Theorem II is checked on a G3 instance, not on the paper's lower-bound construction.",
-           "The fixed point formula is checked per vector and per squared distance; its floor exponents 2 in zeta and 2 in (K - 1) "
-           "are derived here (a first-order expansion in eta_l K L)."],
+    notes=[("Theorem I's constants are hidden in O() in the paper: its rates are checked as exponents only (two-sided where G3 attains them), never as bounds "
+           "with constants. Theorem II is checked on a G3 instance, not on the paper's lower-bound construction."),
+           ("The fixed point formula is checked per vector and per squared distance; its floor exponents 2 in zeta and 2 in (K - 1) "
+           "are derived here (a first-order expansion in eta_l K L).")],
 )

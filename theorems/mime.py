@@ -37,7 +37,7 @@ import sympy as sp
 from problems.federated import HeterogeneousClients
 from ratecheck.algorithms.federated import mime, server_only
 from ratecheck.checks import FAIL, Contrast, Converges, Exponent, HittingExponent
-from ratecheck.sweep import Sweep, grid, points
+from ratecheck.sweep import Sweep, grid
 from ratecheck.symbols import R0, L, Meaning, T, delta_H, mu, zeta
 from ratecheck.theorem import Theorem
 from ratecheck.trace import Trace, log_checkpoints
@@ -126,7 +126,7 @@ THEOREM = Theorem(
     symbols=SYMBOLS,
     stream="mime",
     mutants={"server-with-local-steps": _server_with_local_steps},
-    notes=["Catalog status: Mime's theorem statements, assumptions, the MVR update equations and the K >~ L/delta condition are "
-           "UNVERIFIED (THEOREMS.md T4, Appendix C): checked as exponents and contrasts only, never with constants.",
+    notes=[("Catalog status: Mime's theorem statements, assumptions, the MVR update equations and the K >~ L/delta condition are "
+           "UNVERIFIED (THEOREMS.md T4, Appendix C): checked as exponents and contrasts only, never with constants."),
            "Not yet checked: MimeMVR's delta^{2/3} vs L^{2/3} error in the eps^{-3/2} regime, and the 1/sqrt(S) term."],
 )

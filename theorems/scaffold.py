@@ -107,7 +107,7 @@ THEOREM = Theorem(
     symbols=SYMBOLS,
     stream="scaffold",
     mutants={"stale-control-variates": _stale_control_variates},
-    notes=["Theorem IV's constants are not used (the step drops the paper's factor): its K- and delta-dependence are checked "
-           "as exponents of the hitting time, predicted from the bound's own hitting times.",
+    notes=[("Theorem IV's constants are not used (the step drops the paper's factor): its K- and delta-dependence are checked "
+           "as exponents of the hitting time, predicted from the bound's own hitting times."),
            "Not yet checked: Theorem III's nonconvex (N/S)^{2/3} with client sampling, and the seed's (N/S)^{3/2} reading."],
 )

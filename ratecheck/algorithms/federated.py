@@ -27,7 +27,7 @@ from ratecheck.problem import sample_clients
 from ratecheck.trace import Trace
 from ratecheck.validate import InputError, in_interval, integer, positive
 
-__all__ = ["fedavg", "scaffold", "mime", "server_only"]
+__all__ = ["fedavg", "mime", "scaffold", "server_only"]
 
 SCAFFOLD_OPTIONS = ("I", "II")
 SCAFFOLD_INITS = ("zero", "gradient")
