@@ -63,6 +63,12 @@ PLANTED: dict[str, tuple[str, list[tuple[str, str]]]] = {
     "scaffold_no_delta_term.py": ("scaffold.py", [
         ("BOUND = R0 * sp.exp(-T * mu * K / (beta + delta_H * K))  # Theorem IV, sigma = 0: rounds (beta + delta_H K)/(mu K) log(R0/eps)\n",
          "BOUND = R0 * sp.exp(-T * mu * K / beta)  # PLANTED: rounds beta/(mu K), local steps help without limit\n")]),
+    "optimal_averaging_lam_star_no_bias.py": ("optimal_averaging.py", [
+        ("LAM_STAR = s0**2 / (s0**2 + s1**2 + Delta**2)\n",
+         "LAM_STAR = s0**2 / (s0**2 + s1**2)  # PLANTED: lam* without the bias term Delta^2\n")]),
+    "optimal_averaging_benefit_roots_lam_star.py": ("optimal_averaging.py", [
+        ("BENEFIT = (s0**2 + s1**2 + Delta**2) * lam * (2 * LAM_STAR - lam)\n",
+         "BENEFIT = (s0**2 + s1**2 + Delta**2) * lam * (LAM_STAR - lam)  # PLANTED: benefit roots at 0 and lam* (not 2 lam*)\n")]),
 }
 
 

@@ -130,8 +130,7 @@ class MeanVersusBound(Check):
         relation = Relation(self.relation)
         expr = self.declared_bound(thm)
         rows, limits, verdicts, comps, qs = [], [], [], [], []
-        plot = Plot(self.name, "point", f"mean {self.measure} / bound", logx=False, logy=False)
-        for i, r in enumerate(runs):
+        for r in runs:
             mean, se = (float(a[0]) for a in fit.mean_se(r.trace.values[self.measure][:, -1:]))
             b = float(evaluate(expr, {**r.trace.constants, "T": r.trace.T}))
             slack = self.rel_slack * abs(b)
@@ -144,13 +143,20 @@ class MeanVersusBound(Check):
                 comps.append(tlimits("lower", mean, se, b, slack, q, r.trace.R, self.alpha / len(runs)))
             rows.append({"point": r.label, "mean": mean, "se": se, "bound": b, "ratio": mean / b if b else np.inf,
                          "z": (mean - b) / se if se > 0 else (0.0 if abs(mean - b) <= slack else np.copysign(np.inf, mean - b))})
-            plot.add(r.label, [i], [mean / b], "data", [lo / b], [hi / b])
-        plot.add("bound (ratio 1)", [0, len(runs) - 1], [1.0, 1.0], "bound")
+        # the ratio to the bound, or the difference where a bound is 0 (e.g. "E benefit >= 0")
+        zero = any(x["bound"] == 0 for x in rows)
+        plot = Plot(self.name, "point", f"mean {self.measure} " + ("- bound" if zero else "/ bound"), logx=False, logy=False)
+        for i, (x, (lo, hi)) in enumerate(zip(rows, limits)):
+            b = x["bound"]
+            c, d = (b, 1.0) if zero else (0.0, b)
+            plot.add(x["point"], [i], [(x["mean"] - c) / d], "data", [(lo - c) / d], [(hi - c) / d])
+        plot.add("bound (difference 0)" if zero else "bound (ratio 1)", [0, len(runs) - 1], [0.0, 0.0] if zero else [1.0, 1.0], "bound")
         lower = relation is Relation.LOWER
-        k = min(range(len(rows)), key=lambda j: rows[j]["ratio"]) if lower else max(range(len(rows)), key=lambda j: abs(rows[j]["z"]))
+        margin = (lambda x: x["mean"] - x["bound"]) if zero else (lambda x: x["ratio"])
+        k = min(range(len(rows)), key=lambda j: margin(rows[j])) if lower else max(range(len(rows)), key=lambda j: abs(rows[j]["z"]))
         key = rows[k]
-        what = "min mean/bound" if lower else "max |mean - bound|/se"
-        value = key["ratio"] if lower else abs(key["z"])
+        what = ("min mean - bound" if zero else "min mean/bound") if lower else "max |mean - bound|/se"
+        value = margin(key) if lower else abs(key["z"])
         summary = f"{what} = {value:.4g} at ({key['point']}): mean {key['mean']:.4g} +- {key['se']:.2g} vs bound {key['bound']:.4g}; {len(rows)} points"
         out = Outcome(combine(verdicts), summary, {"alpha": self.alpha, "z": self.z, "runs": rows}, plot,
                       measured=key["mean"], predicted=key["bound"], interval=limits[k], tolerance=self.rel_slack, relative=True)
@@ -170,6 +176,9 @@ class MeanVersusBound(Check):
                                "note": f"plug-in P(some |z| > {self.z:g}) with the z-scores N(z_i, 1) at the measured ones"}
             out.power = t_power(self.z, 10**9, key["se"], key["bound"], self.rel_slack)
         out.power_relative = True
+        if key["bound"] == 0:  # no relative deviation from 0: the smallest absolute one detected
+            q_, R_ = (qs[k][0], qs[k][1]) if lower else (self.z, 10**9)
+            out.power, out.power_relative = t_power(q_, R_, key["se"], 1.0), False
         if out.observed == INCONCLUSIVE:
             j = next(j for j, v_ in enumerate(verdicts) if v_ == INCONCLUSIVE)
             out.reason = (f"at ({rows[j]['point']}) the interval [{limits[j][0]:.4g}, {limits[j][1]:.4g}] of the mean holds the bound "
