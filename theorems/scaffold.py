@@ -73,10 +73,10 @@ def run(ctx, point, R, rng) -> Trace:
 
 STALL = grid(option=("I", "II")).set(K=10, eta_l=0.3, mu=0.5, delta_H=0.4, zeta=1.0, init="zero", T=400, log_grid=True)
 STALE = grid(option="II").set(K=10, eta_l=0.3, mu=0.5, delta_H=0.4, zeta=1.0, init="gradient", stale=True, T=400, log_grid=True)
-ZETA = grid(zeta=(0.25, 0.5, 1.0, 2.0, 4.0)).set(K=10, mu=0.05, delta_H=0.02, option="I", init="gradient", T=400)
+ZETA = grid(zeta=(0.25, 0.5, 1.0, 2.0, 4.0)).set(K=10, mu=0.05, delta_H=0.02, option="I", init="gradient", T=150)  # by round 57
 K_SMALL = grid(K=(1, 2, 4)).set(mu=0.05, delta_H=0.02, zeta=1.0, option="I", init="gradient", T=2000)
-K_LARGE = grid(K=(1024, 2048, 4096)).set(mu=0.05, delta_H=0.02, zeta=1.0, option="I", init="gradient", T=200)
-DELTA = grid(delta_H=(0.01, 0.02, 0.04, 0.08, 0.16)).set(K=2048, mu=0.05, zeta=1.0, option="I", init="gradient", T=400)
+K_LARGE = grid(K=(1024, 2048, 4096)).set(mu=0.05, delta_H=0.02, zeta=1.0, option="I", init="gradient", T=30)  # hits eps by round 9
+DELTA = grid(delta_H=(0.01, 0.02, 0.04, 0.08, 0.16)).set(K=2048, mu=0.05, zeta=1.0, option="I", init="gradient", T=60)  # by round 20
 SAMPLING = grid(N=(4, 8, 16, 32, 64)).set(S=2, K=2, c=0.5, mu=0.05, delta_H=0.5, zeta=1.0, R0=4.0, option="II",
                                          init="gradient").derive(T=lambda p: int(np.ceil(220 * (p["N"] / p["S"]) ** (2 / 3))))
 
