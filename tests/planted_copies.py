@@ -69,6 +69,12 @@ PLANTED: dict[str, tuple[str, list[tuple[str, str]]]] = {
     "optimal_averaging_benefit_roots_lam_star.py": ("optimal_averaging.py", [
         ("BENEFIT = (s0**2 + s1**2 + Delta**2) * lam * (2 * LAM_STAR - lam)\n",
          "BENEFIT = (s0**2 + s1**2 + Delta**2) * lam * (LAM_STAR - lam)  # PLANTED: benefit roots at 0 and lam* (not 2 lam*)\n")]),
+    "gossip_rate_lambda_t.py": ("gossip.py", [
+        ("CONSENSUS = lambda_ ** (2 * T)  # ||X_T - Xbar||_F^2 / ||X_0 - Xbar||_F^2 <= lambda^{2T}, equality on the slowest eigenvector\n",
+         "CONSENSUS = lambda_**T  # PLANTED: lambda^t, the rate of the norm, claimed for the squared error\n")]),
+    "gossip_ring_gap_one_over_n.py": ("gossip.py", [
+        ("RING_GAP = sp.Rational(4, 3) * sp.sin(sp.pi / n) ** 2  # ring 1 - lambda_2 = (2/3)(1 - cos(2 pi/n)) ~ 4 pi^2/(3 n^2)\n",
+         "RING_GAP = sp.Rational(4, 3) * sp.sin(sp.pi / sp.sqrt(n)) ** 2  # PLANTED: gap ~ 4 pi^2/(3 n), 1/n in place of 1/n^2\n")]),
 }
 
 
