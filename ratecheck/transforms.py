@@ -17,6 +17,7 @@ Transforms (each cites its source):
                             heavy ball m_t = beta m_{t-1} + g_t
     clip(tau)               u = min(1, tau/||g||) g
     mean_aggregator()       u = (1/n) sum_i g_i
+    aggregate(agg)          u = agg(g), a ratecheck.aggregators.Aggregator (its state, e.g. CC's centre)
     powersgd_allreduce(..)  PowerSGD all-reduce with a warm-started query Q in the state (Vogels et al. 2019)
 
 Error feedback is in the units of its input. EF-SGD keeps the memory in the paper's units (the step
@@ -40,6 +41,7 @@ __all__ = [
     "EFState",
     "PowerSGDState",
     "Transform",
+    "aggregate",
     "allreduce_compress",
     "chain",
     "clip",
@@ -106,6 +108,14 @@ def mean_aggregator() -> Transform:
     """The server's aggregator (R, n, d) -> (R, d): u = (1/n) sum_i g_i (exact all-reduce). Robust
     aggregators (coordinate median, trimmed mean, Krum, ...) take this slot."""
     return Transform(_no_state, lambda g, state, rng: (g.mean(axis=1), state))
+
+
+def aggregate(agg: Any) -> Transform:
+    """The server's aggregator slot filled by a ratecheck.aggregators.Aggregator: (R, n, d) -> (R, d), with
+    the aggregator's own state (None, or CenteredClip's centre v carried across rounds)."""
+    if not (hasattr(agg, "init") and hasattr(agg, "update")):
+        raise InputError(f"agg must be a ratecheck.aggregators.Aggregator, got {agg!r}")
+    return Transform(lambda x0, R, rng: agg.init(R, np.shape(x0)[-1]), agg.update)
 
 
 class EFState(NamedTuple):
