@@ -29,3 +29,19 @@ def planted_dir(tmp_path_factory: pytest.TempPathFactory):
     folder = tmp_path_factory.mktemp("planted")
     write(folder)
     return folder
+
+
+_VERIFIED: dict[tuple[str, int], list[dict]] = {}
+
+
+def verified(ref: str, seed: int = 0) -> list[dict]:
+    """Every check's outcome for a theorem (an id, an id~mutation or a path) on its quick sweeps, computed once
+    per test session and shared by every test that asks (the project's rule: verify each theorem once per
+    session; mutants, planted and renamed copies reuse its cached runs through the run fingerprint)."""
+    from ratecheck.run import evaluate_checks, run_theorem
+
+    key = (ref, seed)
+    if key not in _VERIFIED:
+        thm, results = run_theorem(ref, quick=True, seed=seed, jobs=2, resume=True, progress=False)
+        _VERIFIED[key] = evaluate_checks(thm, results)
+    return _VERIFIED[key]

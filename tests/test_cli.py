@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import verified
 from planted_copies import PLANTED, texts
 
 from ratecheck import report
@@ -101,9 +102,17 @@ def test_verify_writes_the_report_and_lists_the_negative_control(tmp_path: Path)
 
 
 @pytest.mark.parametrize("planted", sorted(PLANTED))
-def test_planted_wrong_theorem_files_exit_1(planted: str, planted_dir: Path, tmp_path: Path) -> None:
-    # --resume: a planted copy declares the original's seed stream and its runs reach the same code, so it
-    # reuses the runs the session already made for the original (ratecheck.run.cache_key)
+def test_planted_wrong_theorem_files_are_rejected(planted: str, planted_dir: Path) -> None:
+    # a planted copy declares the original's seed stream and its runs reach the same code, so it reuses the runs
+    # the session already made for the original (ratecheck.run.cache_key); in-process, as `verify` judges it
+    wrong = [c["name"] for c in verified(str(planted_dir / planted)) if c["observed"] != c["expected"]]
+    assert wrong, "every check came out as expected for a planted-wrong theorem file"
+
+
+def test_a_planted_wrong_theorem_file_exits_1_from_the_command_line(planted_dir: Path, tmp_path: Path) -> None:
+    """The user's path: `ratecheck verify FILE` on a planted copy exits 1 and writes ok = false."""
+    planted = "fedavg_drift_rate_sqrt.py"
+    verified(str(planted_dir / planted))  # the runs, once per session (cached for the subprocess)
     r = cli("verify", str(planted_dir / planted), "--quick", "--resume", "--out", str(tmp_path), "--no-progress")
     assert r.returncode == 1, r.stdout + r.stderr
     verdict = json.loads(next(tmp_path.glob("*/verdict.json")).read_text())
@@ -139,10 +148,5 @@ def test_a_renamed_copy_of_a_theorem_file_reproduces_the_original(real: str, tmp
     random draws (and, through the run fingerprint, the same cached runs) and gives the same numbers."""
     copy = tmp_path / f"renamed_{real}"
     copy.write_text((ROOT / "theorems" / real).read_text())
-    tid = real[:-3].replace("_", "-")
-    a = cli("verify", tid, "--quick", "--resume", "--out", str(tmp_path / "a"), "--no-progress")
-    b = cli("verify", str(copy), "--quick", "--resume", "--out", str(tmp_path / "b"), "--no-progress")
-    assert a.returncode == 0 and b.returncode == 0, a.stdout + b.stdout
-    va = json.loads((tmp_path / "a" / tid / "verdict.json").read_text())
-    vb = json.loads(next((tmp_path / "b").glob("*/verdict.json")).read_text())
-    assert [(c["observed"], c["measured"], c["interval"]) for c in va["checks"]] == [(c["observed"], c["measured"], c["interval"]) for c in vb["checks"]]
+    va, vb = verified(real[:-3].replace("_", "-")), verified(str(copy))
+    assert [(c["observed"], c["measured"], c["interval"]) for c in va] == [(c["observed"], c["measured"], c["interval"]) for c in vb]

@@ -7,16 +7,12 @@ from its declaration (ratecheck.mutate) is rejected. New theorems are picked up 
 from __future__ import annotations
 
 import pytest
+from conftest import verified as outcomes
 
 from ratecheck.mutate import mutations
-from ratecheck.run import available, evaluate_checks, load, run_theorem
+from ratecheck.run import available, load
 
 THEOREMS = available()
-
-
-def outcomes(ref: str, seed: int) -> list[dict]:
-    thm, results = run_theorem(ref, quick=True, seed=seed, jobs=2, resume=True, progress=False)
-    return evaluate_checks(thm, results)
 
 
 @pytest.mark.parametrize("seed", [0])
