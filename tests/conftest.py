@@ -42,6 +42,35 @@ def verified(ref: str, seed: int = 0) -> list[dict]:
 
     key = (ref, seed)
     if key not in _VERIFIED:
-        thm, results = run_theorem(ref, quick=True, seed=seed, jobs=2, resume=True, progress=False)
+        jobs = 1 if os.environ.get("PYTEST_XDIST_WORKER") else 2  # under xdist the two cores run two workers
+        thm, results = run_theorem(ref, quick=True, seed=seed, jobs=jobs, resume=True, progress=False)
         _VERIFIED[key] = evaluate_checks(thm, results)
     return _VERIFIED[key]
+
+
+def _theorem_of(item: pytest.Item) -> str | None:
+    """The theorem a test verifies (its id), for the tests that run one: verifies, mutants, planted and renamed
+    copies, the command-line report test; None for the others."""
+    from planted_copies import PLANTED
+
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    ref = params.get("ref") or params.get("real") or params.get("planted")
+    if ref in PLANTED:
+        ref = PLANTED[ref][0]
+    if item.name.startswith("test_a_planted_wrong_theorem_file_exits_1"):
+        ref = "fedavg"
+    if item.name.startswith("test_verify_writes_the_report"):
+        ref = "quantized-sgd"
+    return None if ref is None else ref.removesuffix(".py").replace("_", "-")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """With pytest-xdist (`-n 2 --dist loadgroup`, the default in pyproject.toml), every test of one theorem goes
+    to one worker, so each theorem is verified once per session and its mutants, planted and renamed copies
+    reuse that worker's memo; the exercise scripts, which share exercises/out/, run on one worker in turn."""
+    for item in items:
+        theorem = _theorem_of(item)
+        if theorem is not None:
+            item.add_marker(pytest.mark.xdist_group(f"theorem-{theorem}"))
+        elif "exercise" in item.name:
+            item.add_marker(pytest.mark.xdist_group("exercises"))
