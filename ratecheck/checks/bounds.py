@@ -90,7 +90,7 @@ class BoundHolds(Check):
                 worst = {"ratio": ratio[i], "point": r.label, "T": int(t[i]), "mean": mean[i], "se": se[i], "bound": b[i]}
                 head = (mean[i], b[i], lcb[i], ucb[i], q, r.trace.R)
             if len(plot.series) < 5:
-                with np.errstate(divide="ignore", invalid="ignore"):
+                with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # a bound that underflows to 1e-300
                     plot.add(r.label, t, ratio, "data", lcb / b, ucb / b)
         ts = np.unique(np.concatenate([row[1] for row in rows]))
         plot.add("bound (ratio 1)", ts, np.ones_like(ts, dtype=float), "bound")

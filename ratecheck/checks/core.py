@@ -162,7 +162,7 @@ class Outcome:
         """measured / predicted (None when either is missing or the prediction is 0)."""
         if self.measured is None or self.predicted is None or self.predicted == 0:
             return None
-        with np.errstate(divide="ignore", invalid="ignore"):
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             return float(np.float64(self.measured) / np.float64(self.predicted))
 
     def record(self) -> dict[str, Any]:
