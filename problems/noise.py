@@ -2,9 +2,11 @@
 
 Each model implements the ``Noise`` protocol of ``ratecheck.problem``: ``sigma2`` is E||xi||^2 for one
 d-vector, exactly (``inf`` when the variance is infinite), and ``sample(shape, rng)`` draws independent
-noise vectors for every leading index of ``shape`` (last axis = d). All three models have mean zero and
+noise vectors for every leading index of ``shape`` (last axis = d). Every model has mean zero and
 covariance (sigma2 / d) I_d, the isotropy the stationary SGD floor of G2 needs, except
-``DirectionalNoise`` (anisotropic on purpose: the falsification search of quantized-sgd).
+``DirectionalNoise`` (anisotropic on purpose: the falsification search of quantized-sgd). The heavy-tailed
+ones (``StudentT``, and ``OneSidedStudentT``, skewed so that clipping is biased) declare G(alpha), the constant of
+T9's E||xi||^alpha <= G^alpha, and refuse an alpha at or above their tail index nu.
 
 ``resolve_noise`` turns what a problem constructor accepts (None, a number sigma, a Noise, and for
 finite sums "sampling") into a Noise.
@@ -19,9 +21,9 @@ import numpy as np
 from scipy.special import gammaln
 
 from ratecheck.problem import Noise
-from ratecheck.validate import InputError, integer, positive
+from ratecheck.validate import InputError, in_interval, integer, positive
 
-__all__ = ["SAMPLING", "DirectionalNoise", "Gaussian", "NoNoise", "StudentT", "resolve_noise"]
+__all__ = ["SAMPLING", "DirectionalNoise", "Gaussian", "NoNoise", "OneSidedStudentT", "StudentT", "resolve_noise"]
 
 SAMPLING = "sampling"  # the noise argument of finite-sum problems that samples one example per draw
 
@@ -65,11 +67,13 @@ class Gaussian:
 class StudentT:
     """Heavy-tailed noise xi_j = scale * t_nu, independent coordinates (G2 "heavy tails", T9).
 
-    E|xi_j|^alpha is finite iff alpha < nu; sigma2 = d scale^2 nu / (nu - 2) for nu > 2, else inf.
+    E|xi_j|^alpha is finite iff alpha < nu; sigma2 = d scale^2 nu / (nu - 2) for nu > 2, else inf. nu must be
+    > 1 (for nu <= 1 the noise has no mean and g is not an unbiased oracle). ``G(alpha)`` is the constant of
+    T9's assumption E||xi||^alpha <= G^alpha, refused for alpha >= nu (the moment does not exist).
     """
 
     def __init__(self, nu: float, scale: float, d: int) -> None:
-        self.nu = positive("nu", nu)
+        self.nu = in_interval("nu", nu, 1.0, math.inf, closed="neither")  # nu <= 1: no mean, the oracle is not unbiased
         self.scale = positive("scale", scale)
         self.d = integer("d", d, low=1)
         self.sigma2 = self.d * self.scale**2 * self.nu / (self.nu - 2) if self.nu > 2 else math.inf
@@ -97,11 +101,59 @@ class StudentT:
         )
         return float(math.exp(log_moment))
 
+    def G(self, alpha: float) -> float:
+        """G with E||xi||^alpha <= G^alpha (T9 (a), the noise's part): G^alpha = d E|xi_1|^alpha, exact for d = 1, an
+        upper bound for d > 1 since (sum_j xi_j^2)^(alpha/2) <= sum_j |xi_j|^alpha for alpha <= 2 (u -> u^(alpha/2) is
+        subadditive). Needs 0 < alpha < nu and alpha <= 2: for alpha >= nu the alpha-moment is infinite (InputError)."""
+        return (self.d * self.alpha_moment(_moment_order(alpha, self.nu))) ** (1.0 / alpha)
+
     def sample(self, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
         return self.scale * rng.standard_t(self.nu, size=shape)
 
     def __repr__(self) -> str:
         return f"StudentT(nu={self.nu:g}, scale={self.scale:g}, d={self.d})"
+
+
+def _moment_order(alpha: float, nu: float) -> float:
+    """alpha checked: 0 < alpha < nu (the moment exists) and alpha <= 2 (the norm bound holds)."""
+    a = positive("alpha", alpha)
+    if a >= nu or a > 2:
+        raise InputError(f"alpha must be in (0, {min(nu, 2.0):g}{')' if nu <= 2 else ']'} for nu={nu:g} (E|xi|^alpha is "
+                         f"infinite for alpha >= nu; the norm bound needs alpha <= 2), got {alpha!r}")
+    return a
+
+
+class OneSidedStudentT:
+    """Skewed heavy-tailed noise xi_j = scale (|t_nu| - E|t_nu|), independent coordinates: mean zero, right tail
+    of index nu, left side bounded by -scale E|t_nu| (T9 with an asymmetric law; constructed here).
+
+    Why: clipping a symmetric noise keeps it symmetric, so at x* the clipped oracle is unbiased and a
+    constant clipping level tau leaves no bias floor on a quadratic; this law has E clip_tau(xi) != 0, the
+    clipping bias of T9 (f) (order tau^(1 - nu) for large tau). E|t_nu| = 2 sqrt(nu) Gamma((nu+1)/2) /
+    (sqrt(pi) (nu - 1) Gamma(nu/2)) (StudentT.alpha_moment(1)). E|xi_j|^alpha is finite iff alpha < nu and
+    E|xi_j|^alpha <= 2^alpha scale^alpha E|t_nu|^alpha for alpha >= 1 (|a - b|^alpha <= 2^(alpha-1)(|a|^alpha +
+    |b|^alpha) and Jensen). sigma2 = d scale^2 (nu/(nu - 2) - E|t|^2) for nu > 2, else inf.
+    """
+
+    def __init__(self, nu: float, scale: float, d: int) -> None:
+        self._t = StudentT(nu, 1.0, d)
+        self.nu, self.scale, self.d = self._t.nu, positive("scale", scale), self._t.d
+        self.shift = self._t.alpha_moment(1.0)  # E|t_nu|
+        self.sigma2 = self.d * self.scale**2 * (self.nu / (self.nu - 2) - self.shift**2) if self.nu > 2 else math.inf
+        self.constants = {"nu": self.nu, "scale": self.scale, "sigma": math.sqrt(self.sigma2), "sigma2": self.sigma2, "d": float(self.d)}
+
+    def G(self, alpha: float) -> float:
+        """G with E||xi||^alpha <= G^alpha: d 2^alpha scale^alpha E|t_nu|^alpha (class docstring), alpha in [1, min(nu, 2))."""
+        a = _moment_order(alpha, self.nu)
+        if a < 1:
+            raise InputError(f"alpha must be >= 1 for this bound, got {alpha!r}")
+        return (self.d * (2 * self.scale) ** a * self._t.alpha_moment(a)) ** (1.0 / a)
+
+    def sample(self, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
+        return self.scale * (np.abs(rng.standard_t(self.nu, size=shape)) - self.shift)
+
+    def __repr__(self) -> str:
+        return f"OneSidedStudentT(nu={self.nu:g}, scale={self.scale:g}, d={self.d})"
 
 
 class DirectionalNoise:

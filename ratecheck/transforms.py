@@ -15,7 +15,8 @@ Transforms (each cites its source):
     error_feedback(inner)   u_t = inner(e_t + g_t), e_{t+1} = e_t + g_t - u_t (Stich et al. 2018)
     momentum(beta)          m_t = (1 - beta) g_t + beta m_{t-1} (damped, the slides); ``damped=False``:
                             heavy ball m_t = beta m_{t-1} + g_t
-    clip(tau)               u = min(1, tau/||g||) g
+    clip(tau)               u = min(1, tau/||g||) g, tau a number or a schedule k -> tau_k
+    acclip(alpha, ..)       ACClip: coordinate-wise clipping of the momentum at an adaptive tau (Zhang et al. 2020)
     mean_aggregator()       u = (1/n) sum_i g_i
     aggregate(agg)          u = agg(g), a ratecheck.aggregators.Aggregator (its state, e.g. CC's centre)
     powersgd_allreduce(..)  PowerSGD all-reduce with a warm-started query Q in the state (Vogels et al. 2019)
@@ -38,9 +39,11 @@ from ratecheck.compressors import Compressor
 from ratecheck.validate import InputError, in_interval, integer, positive
 
 __all__ = [
+    "ACClipState",
     "EFState",
     "PowerSGDState",
     "Transform",
+    "acclip",
     "aggregate",
     "allreduce_compress",
     "chain",
@@ -166,16 +169,65 @@ def momentum(beta: float, *, damped: bool = True) -> Transform:
     return Transform(init, update)
 
 
-def clip(tau: float) -> Transform:
+def clip(tau: float | Callable[[int], float]) -> Transform:
     """Norm clipping of every last-axis vector: u = min(1, tau/||g||) g (ACClip, Zhang et al. 2020;
-    g = 0 maps to 0)."""
-    tau = positive("tau", tau)
+    g = 0 maps to 0). ``tau`` is a number, or a schedule k -> tau_k evaluated at the k-th update (k = 1, 2, ...;
+    the state counts the updates), e.g. clipped SGD's tau_k = G k^(1/alpha) (THEOREMS.md T9 (b)); a schedule
+    value that is not a finite number > 0 is an InputError naming tau_k."""
+    if not callable(tau):
+        tau_ = positive("tau", tau)
 
-    def update(g: np.ndarray, state: None, rng: np.random.Generator) -> tuple[np.ndarray, None]:
-        norm = np.sqrt(np.einsum("...j,...j->...", g, g))[..., None]
-        return g * np.minimum(1.0, tau / np.where(norm > 0, norm, 1.0)), state
+        def update(g: np.ndarray, state: None, rng: np.random.Generator) -> tuple[np.ndarray, None]:
+            return _clip(g, tau_), state
 
-    return Transform(_no_state, update)
+        return Transform(_no_state, update)
+
+    def init_k(x0: np.ndarray, R: int, rng: np.random.Generator) -> int:
+        return 0
+
+    def update_k(g: np.ndarray, k: int, rng: np.random.Generator) -> tuple[np.ndarray, int]:
+        tau_k = float(tau(k + 1))
+        if not (np.isfinite(tau_k) and tau_k > 0):
+            raise InputError(f"tau_k must be a finite number > 0, got tau_{k + 1}={tau_k!r}")
+        return _clip(g, tau_k), k + 1
+
+    return Transform(init_k, update_k)
+
+
+def _clip(g: np.ndarray, tau: float) -> np.ndarray:
+    norm = np.sqrt(np.einsum("...j,...j->...", g, g))[..., None]
+    return g * np.minimum(1.0, tau / np.where(norm > 0, norm, 1.0))
+
+
+class ACClipState(NamedTuple):
+    """ACClip's buffers, elementwise: the momentum m and tau^alpha (both 0 at init, as in the third-party code)."""
+
+    m: np.ndarray
+    tau_alpha: np.ndarray
+
+
+def acclip(alpha: float, beta1: float = 0.9, beta2: float = 0.99, eps: float = 1e-5) -> Transform:
+    """ACClip, coordinate-wise adaptive clipping of the momentum (Zhang et al., NeurIPS 2020, as quoted in THEOREMS.md
+    T9 (b) [quoted spec + third-party code rivercold/ACClip-Pytorch optimizers/ACClip.py, not official]):
+        m_k = beta1 m_{k-1} + (1 - beta1) g_k,    tau_k^alpha = beta2 tau_{k-1}^alpha + (1 - beta2) |g_k|^alpha,
+        u_k = min{tau_k/(|m_k| + eps), 1} m_k     (elementwise; the step x <- x - eta u is applied after).
+    alpha is explicit: the quoted spec's default is 1, the third-party code's 2 (the catalog); alpha in [1, 2]
+    (the code's own check), beta1, beta2 in [0, 1), eps >= 0."""
+    alpha = in_interval("alpha", alpha, 1.0, 2.0)
+    beta1 = in_interval("beta1", beta1, 0.0, 1.0, closed="left")
+    beta2 = in_interval("beta2", beta2, 0.0, 1.0, closed="left")
+    eps = positive("eps", eps, allow_zero=True)
+
+    def init(x0: np.ndarray, R: int, rng: np.random.Generator) -> ACClipState:
+        return ACClipState(_zeros(x0, R), _zeros(x0, R))
+
+    def update(g: np.ndarray, state: ACClipState, rng: np.random.Generator) -> tuple[np.ndarray, ACClipState]:
+        m = beta1 * state.m + (1 - beta1) * g  # m_k
+        tau_alpha = beta2 * state.tau_alpha + (1 - beta2) * np.abs(g) ** alpha  # tau_k^alpha
+        factor = np.minimum(tau_alpha ** (1.0 / alpha) / (np.abs(m) + eps), 1.0)  # min{tau_k/(|m_k| + eps), 1}
+        return factor * m, ACClipState(m, tau_alpha)
+
+    return Transform(init, update)
 
 
 # ----------------------------------------------------------------------------------------------------

@@ -75,6 +75,12 @@ PLANTED: dict[str, tuple[str, list[tuple[str, str]]]] = {
     "gossip_ring_gap_one_over_n.py": ("gossip.py", [
         ("RING_GAP = sp.Rational(4, 3) * sp.sin(sp.pi / n) ** 2  # ring 1 - lambda_2 = (2/3)(1 - cos(2 pi/n)) ~ 4 pi^2/(3 n^2)\n",
          "RING_GAP = sp.Rational(4, 3) * sp.sin(sp.pi / sp.sqrt(n)) ** 2  # PLANTED: gap ~ 4 pi^2/(3 n), 1/n in place of 1/n^2\n")]),
+    "clipped_sgd_sc_rate_half.py": ("clipped_sgd.py", [
+        ("SC_RATE = SC_TERMS.subs(tau, TAU_SC)  # with eta -> eta-sc: O(T^(-2(alpha-1)/alpha))\n",
+         "SC_RATE = SC_TERMS.subs(tau, TAU_SC) ** 0.5  # PLANTED: strongly convex exponent -(alpha-1)/alpha\n")]),
+    "clipped_sgd_nc_plain_sgd.py": ("clipped_sgd.py", [
+        ("NC_RATE = NC_TERMS.subs(tau, TAU_NC)  # with eta -> eta-nc: O(T^(-2(alpha-1)/(3 alpha-2)))\n",
+         "NC_RATE = F0 / T**0.5  # PLANTED: the nonconvex exponent of plain SGD, -1/2\n")]),
 }
 
 
