@@ -31,7 +31,6 @@ builds one from a short spec ("krum", "trimmed_mean:2", "bucketing:2:krum", "nnm
 
 from __future__ import annotations
 
-import difflib
 import inspect
 import math
 from collections.abc import Callable
@@ -39,7 +38,7 @@ from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 
-from ratecheck.validate import InputError, integer, positive
+from ratecheck.validate import InputError, build, integer, positive
 
 __all__ = [
     "NNM",
@@ -624,17 +623,7 @@ REGISTRY: dict[str, Callable[[int], Aggregator]] = {
 def make(name: str, **params: object) -> Aggregator:
     """The aggregator class called ``name`` (one of mean, coordinate_median, trimmed_mean, krum, multi_krum,
     geometric_median, centered_clip, bucketing, nnm) built with ``params``."""
-    cls = _CLASSES.get(name)
-    if cls is None:
-        close = difflib.get_close_matches(str(name), list(_CLASSES), n=1, cutoff=0.5)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise InputError(f"unknown aggregator {name!r}{hint} (known: {', '.join(sorted(_CLASSES))})")
-    signature = inspect.signature(cls)
-    try:
-        signature.bind(**params)
-    except TypeError as err:
-        raise InputError(f"{name}: {err}; its parameters are {', '.join(signature.parameters)}") from None
-    return cls(**params)  # type: ignore[arg-type]
+    return build("aggregator", name, _CLASSES, params)  # type: ignore[return-value]
 
 
 def parse(spec: str, f: int) -> Aggregator:

@@ -32,7 +32,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from ratecheck.validate import InputError, integer
+from ratecheck.validate import InputError, build, integer
 
 __all__ = [
     "FLOAT_BITS",
@@ -579,17 +579,7 @@ REGISTRY: dict[str, Callable[[int], Compressor]] = {
 def make(name: str, **params: object) -> Compressor:
     """The compressor class called ``name`` (one of ``identity, random_k, top_k, qsgd, sign,
     scaled_sign, natural, scaled, rank_r, power_sgd``) built with ``params``."""
-    cls = _CLASSES.get(name)
-    if cls is None:
-        close = difflib.get_close_matches(str(name), list(_CLASSES), n=1, cutoff=0.5)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise InputError(f"unknown compressor {name!r}{hint} (known: {', '.join(sorted(_CLASSES))})")
-    signature = inspect.signature(cls)
-    try:
-        signature.bind(**params)
-    except TypeError as err:
-        raise InputError(f"{name}: {err}; its parameters are {', '.join(signature.parameters)}") from None
-    return cls(**params)  # type: ignore[arg-type]
+    return build("compressor", name, _CLASSES, params)  # type: ignore[return-value]
 
 
 ALIASES: dict[str, tuple[str, dict[str, object]]] = {"random_k_u": ("random_k", {"scaled": False})}  # unscaled random-k: delta = k/d

@@ -64,3 +64,22 @@ def _range_text(low: int | None, high: int | None) -> str:
     if high is not None:
         return f" <= {high}"
     return ""
+
+
+def build(kind: str, name: str, classes: dict[str, type], params: dict[str, object]) -> object:
+    """The class called ``name`` in ``classes`` (a registry of compressors, aggregators, ...) built with
+    ``params``: an unknown name gets a suggestion, parameters that do not fit the constructor name its own."""
+    import difflib
+    import inspect
+
+    cls = classes.get(name)
+    if cls is None:
+        close = difflib.get_close_matches(str(name), list(classes), n=1, cutoff=0.5)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise InputError(f"unknown {kind} {name!r}{hint} (known: {', '.join(sorted(classes))})")
+    signature = inspect.signature(cls)
+    try:
+        signature.bind(**params)
+    except TypeError as err:
+        raise InputError(f"{name}: {err}; its parameters are {', '.join(signature.parameters)}") from None
+    return cls(**params)
