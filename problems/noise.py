@@ -23,7 +23,7 @@ from scipy.special import gammaln
 from ratecheck.problem import Noise
 from ratecheck.validate import InputError, in_interval, integer, positive
 
-__all__ = ["SAMPLING", "DirectionalNoise", "Gaussian", "NoNoise", "OneSidedStudentT", "StudentT", "resolve_noise"]
+__all__ = ["SAMPLING", "CenteredExponential", "DirectionalNoise", "Gaussian", "NoNoise", "OneSidedStudentT", "StudentT", "resolve_noise"]
 
 SAMPLING = "sampling"  # the noise argument of finite-sum problems that samples one example per draw
 
@@ -62,6 +62,31 @@ class Gaussian:
 
     def __repr__(self) -> str:
         return f"Gaussian(sigma={self.sigma:g}, d={self.d})"
+
+
+class CenteredExponential:
+    """Skewed additive noise (THEOREMS.md T7 (f), negative control "skewed noise, no attacker"):
+    xi_j = (sigma/sqrt(d)) (E_j - 1), E_j ~ Exp(1) i.i.d., so E xi = 0, Cov xi = (sigma^2/d) I_d and
+    E||xi||^2 = sigma^2 exactly (G2's second moments hold unchanged), but each coordinate's median is
+    (sigma/sqrt(d)) (ln 2 - 1) != 0: a coordinate-wise median of such gradients is biased [DERIVED]."""
+
+    def __init__(self, sigma: float, d: int) -> None:
+        self.sigma = positive("sigma", sigma, allow_zero=True)
+        self.d = integer("d", d, low=1)
+        self.sigma2 = self.sigma**2
+        self.constants = {"sigma": self.sigma, "sigma2": self.sigma2, "d": float(self.d)}
+
+    def sample(self, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
+        if self.sigma == 0:
+            return np.zeros(shape)
+        return (rng.standard_exponential(shape) - 1.0) * (self.sigma / math.sqrt(self.d))
+
+    def median_shift(self) -> float:
+        """The median of one coordinate, (sigma/sqrt(d)) (ln 2 - 1) [DERIVED]."""
+        return (self.sigma / math.sqrt(self.d)) * (math.log(2.0) - 1.0)
+
+    def __repr__(self) -> str:
+        return f"CenteredExponential(sigma={self.sigma!r}, d={self.d!r})"
 
 
 class StudentT:

@@ -81,6 +81,13 @@ PLANTED: dict[str, tuple[str, list[tuple[str, str]]]] = {
     "clipped_sgd_nc_plain_sgd.py": ("clipped_sgd.py", [
         ("NC_RATE = NC_TERMS.subs(tau, TAU_NC)  # with eta -> eta-nc: O(T^(-2(alpha-1)/(3 alpha-2)))\n",
          "NC_RATE = F0 / T**0.5  # PLANTED: the nonconvex exponent of plain SGD, -1/2\n")]),
+    "byzantine_momentum_rate_T.py": ("byzantine_momentum.py", [
+        ("LEADING = 16 * sp.sqrt(sigma**2 * (1 + c * delta_B * n) / (T * n) * (10 * L * F0 + 3 * c * delta_B * sigma**2))\n",
+         ("LEADING = 16 * sp.sqrt(sigma**2 * (1 + c * delta_B * n) / (T**2 * n) * (10 * L * F0 + 3 * c * delta_B * sigma**2))"
+          "  # PLANTED: rate T^(-1) for T^(-1/2)\n"))]),
+    "byzantine_momentum_delta_linear.py": ("byzantine_momentum.py", [
+        ("DELTA_TERM = 16 * sp.sqrt(sigma**2 * c * delta_B / T * 10 * L * F0)\n",
+         "DELTA_TERM = 16 * sp.sqrt(sigma**2 * c * delta_B**2 / T * 10 * L * F0)  # PLANTED: the delta term as delta^1, not delta^(1/2)\n")]),
 }
 
 
