@@ -88,6 +88,12 @@ PLANTED: dict[str, tuple[str, list[tuple[str, str]]]] = {
     "byzantine_momentum_delta_linear.py": ("byzantine_momentum.py", [
         ("DELTA_TERM = 16 * sp.sqrt(sigma**2 * c * delta_B / T * 10 * L * F0)\n",
          "DELTA_TERM = 16 * sp.sqrt(sigma**2 * c * delta_B**2 / T * 10 * L * F0)  # PLANTED: the delta term as delta^1, not delta^(1/2)\n")]),
+    "averaging_agreement_mda_inverse_n_squared.py": ("averaging_agreement.py", [
+        ("MDA_BOUND = 2 * f / (n - f)  # MDA: ||ybar - xbar|| <= 2f Delta_2/(n - f)\n",
+         "MDA_BOUND = 2 * f / (n - f)**2  # PLANTED: MDA's ratio ~ 1/n^2 for 1/n\n")]),
+    "averaging_agreement_icwtm_factor_f_over_n_minus_f.py": ("averaging_agreement.py", [
+        ("CONTRACTION = (f / (n - 2 * f)) ** T  # Delta_2(x_T) <= (f/(n - 2f))^T ||range_0||, equality per round for the split attack\n",
+         "CONTRACTION = (f / (n - f)) ** T  # PLANTED: ICwTM's contraction factor f/(n - f) for f/(n - 2f)\n")]),
 }
 
 
