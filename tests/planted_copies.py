@@ -94,6 +94,12 @@ PLANTED: dict[str, tuple[str, list[tuple[str, str]]]] = {
     "averaging_agreement_icwtm_factor_f_over_n_minus_f.py": ("averaging_agreement.py", [
         ("CONTRACTION = (f / (n - 2 * f)) ** T  # Delta_2(x_T) <= (f/(n - 2f))^T ||range_0||, equality per round for the split attack\n",
          "CONTRACTION = (f / (n - f)) ** T  # PLANTED: ICwTM's contraction factor f/(n - f) for f/(n - 2f)\n")]),
+    "powergossip_mean_rate_unsquared.py": ("powergossip.py", [
+        ("RHO_MEAN = (1 - gamma * (r / m_min) * (1 - lambda_2)) ** 2  # (J) the mean's rate: exact gossip at diffusion rate gamma r/m\n",
+         "RHO_MEAN = 1 - gamma * (r / m_min) * (1 - lambda_2)  # PLANTED: the mean's per-step factor not squared in Xi\n")]),
+    "powergossip_descent_first_order.py": ("powergossip.py", [
+        ("RHO_UP = 1 - gamma * (2 - gamma * (1 - lambda_n)) * (r / m) * (1 - lambda_2)  # (U) cold start, per step, E Xi_+ <= RHO_UP Xi\n",
+         "RHO_UP = 1 - 2 * gamma * (r / m) * (1 - lambda_2)  # PLANTED: the gamma^2 term of the descent dropped\n")]),
 }
 
 
