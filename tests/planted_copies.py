@@ -100,6 +100,12 @@ PLANTED: dict[str, tuple[str, list[tuple[str, str]]]] = {
     "powergossip_descent_first_order.py": ("powergossip.py", [
         ("RHO_UP = 1 - gamma * (2 - gamma * (1 - lambda_n)) * (r / m) * (1 - lambda_2)  # (U) cold start, per step, E Xi_+ <= RHO_UP Xi\n",
          "RHO_UP = 1 - 2 * gamma * (r / m) * (1 - lambda_2)  # PLANTED: the gamma^2 term of the descent dropped\n")]),
+    "partial_training_rate_T.py": ("partial_training.py", [
+        ("BOUND = sp.sqrt(q**4 * L * F0 * sigma**2 / T)  # [SEED-2] O(sqrt(q^4 L F0 sigma^2 / T)), constants hidden\n",
+         "BOUND = sp.sqrt(q**4 * L * F0 * sigma**2) / T  # PLANTED: rate T^(-1) for T^(-1/2)\n")]),
+    "partial_training_floor_linear_a.py": ("partial_training.py", [
+        ("FLOOR_A = a**2 * kappa_a  # [DERIVED here] leading order of the noiseless floor of an incompatible core\n",
+         "FLOOR_A = a * kappa_a  # PLANTED: the floor of an incompatible core grows like a^1\n")]),
 }
 
 
