@@ -106,6 +106,12 @@ PLANTED: dict[str, tuple[str, list[tuple[str, str]]]] = {
     "partial_training_floor_linear_a.py": ("partial_training.py", [
         ("FLOOR_A = a**2 * kappa_a  # [DERIVED here] leading order of the noiseless floor of an incompatible core\n",
          "FLOOR_A = a * kappa_a  # PLANTED: the floor of an incompatible core grows like a^1\n")]),
+    "personalized_bc_no_speedup.py": ("personalized.py", [
+        ("BC_RATE = sp.sqrt(L * F0 * sigma**2 / (N1 * T))  # [SEED-2] O-form: E||grad f_0(x_out)||^2 = O(sqrt(L F0 sigma_0^2/((N + 1) T)))\n",
+         "BC_RATE = sp.sqrt(L * F0 * sigma**2 / T)  # PLANTED: the BC rate without the (N + 1)\n")]),
+    "personalized_wga_wrong_weights.py": ("personalized.py", [
+        ("    w_alpha = alpha @ f.w\n",
+         "    w_alpha = alpha[1:] @ f.w[1:] / alpha[1:].sum()  # PLANTED: WGA's limit with the collaborators' weights only\n")]),
 }
 
 
