@@ -112,6 +112,14 @@ PLANTED: dict[str, tuple[str, list[tuple[str, str]]]] = {
     "personalized_wga_wrong_weights.py": ("personalized.py", [
         ("    w_alpha = alpha @ f.w\n",
          "    w_alpha = alpha[1:] @ f.w[1:] / alpha[1:].sum()  # PLANTED: WGA's limit with the collaborators' weights only\n")]),
+    "decentralized_sgd_no_speedup.py": ("decentralized_sgd.py", [
+        (("RATE = (sp.sqrt(L * F0 * sigma**2 / (n * T)) + (L * F0 * (zeta * tau_c / p + sigma * sp.sqrt(tau_c / p)) / T) "
+          "** sp.Rational(2, 3)\n"),
+         ("RATE = (sp.sqrt(L * F0 * sigma**2 / T) + (L * F0 * (zeta * tau_c / p + sigma * sp.sqrt(tau_c / p)) / T) "
+          "** sp.Rational(2, 3)  # PLANTED: no linear speedup, n^0 in the leading term\n"))]),
+    "decentralized_sgd_transient_sqrt_p.py": ("decentralized_sgd.py", [
+        ("CONS = 4 * (eta * zeta * tau_c / p) ** 2  # [DERIVED] consensus distance, identical Hessians, sigma = 0\n",
+         "CONS = 4 * (eta * zeta * tau_c / sp.sqrt(p)) ** 2  # PLANTED: zeta tau/sqrt(p), a transient ~ 1/sqrt(p)\n")]),
 }
 
 
