@@ -467,6 +467,13 @@ class CenteredClip(Aggregator):
         return v, v
 
 
+def _inner(inner: object) -> tuple[Aggregator, int]:
+    """A wrapper's inner rule, checked, and its f (the wrapper tolerates what the inner rule does)."""
+    if not isinstance(inner, Aggregator):
+        raise InputError(f"inner must be a ratecheck.aggregators.Aggregator, got {inner!r}")
+    return inner, inner.f
+
+
 class Bucketing(Aggregator):
     """Bucketing wrapper (Karimireddy, He, Jaggi, "Byzantine-robust learning on heterogeneous datasets via
     bucketing", ICLR 2022, the bucketing algorithm; epfml bucketing_wrapper): a uniformly random
@@ -489,10 +496,7 @@ class Bucketing(Aggregator):
 
     def __init__(self, s: int, inner: Aggregator) -> None:
         self.s = integer("s", s, low=1)
-        if not isinstance(inner, Aggregator):
-            raise InputError(f"inner must be a ratecheck.aggregators.Aggregator, got {inner!r}")
-        self.inner = inner
-        self.f = inner.f
+        self.inner, self.f = _inner(inner)
 
     @property
     def REQUIRES(self) -> str:  # type: ignore[override]
@@ -547,10 +551,7 @@ class NNM(Aggregator):
     NAME = "nnm"
 
     def __init__(self, inner: Aggregator) -> None:
-        if not isinstance(inner, Aggregator):
-            raise InputError(f"inner must be a ratecheck.aggregators.Aggregator, got {inner!r}")
-        self.inner = inner
-        self.f = inner.f
+        self.inner, self.f = _inner(inner)
 
     @property
     def REQUIRES(self) -> str:  # type: ignore[override]
